@@ -1,0 +1,259 @@
+"""Compiled kernels of fastbp: dense layer and ReLU, forward and backward.
+
+Design
+------
+* Kernels are ``cdef ... noexcept nogil`` functions over typed memoryviews, generic over
+  ``cython.floating`` (float32 and float64). They never check, raise or allocate: the Python
+  layer (``fastbp/_validation.py``, ``fastbp/functional.py``) checks dtypes, shapes, contiguity
+  and aliasing, and allocates every output, before any of them runs. They are compiled with
+  bounds checking off (see setup.py); FASTBP_DEBUG=1 at build time turns it back on.
+* Every 2-D array is C-contiguous (row-major). Outputs are written, never read, unless a
+  docstring says ``+=``.
+* Matrix products go through BLAS (scipy.linalg.cython_blas, the OpenBLAS that scipy ships),
+  called with the row-major operand swap. Products small enough that BLAS's call overhead
+  outweighs the arithmetic run as plain loops instead (``SMALL_PRODUCT``).
+* Bias and ReLU are applied in one pass over the product, while a row is hot in cache (the
+  "epilogue"), not as separate numpy operations over the whole array.
+* ReLU is ``x < 0 ? 0 : x``: a select, not a branch, and it keeps NaN as np.maximum(0, x) does.
+  Its backward zeroes the gradient where the input is ``<= 0``, as the book's
+  ``dinputs[inputs <= 0] = 0`` does, so a NaN input lets its gradient through.
+* The ``def`` functions at the bottom are the only Python entry points: they take
+  memoryviews, release the GIL and call one kernel.
+"""
+
+from cython cimport floating
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+# Products with at most this many multiply-adds (m·n·k) run as plain loops: below it, a BLAS
+# call costs more than its arithmetic. The book's spiral layer (300×2→64, 300×64→3) is below.
+cdef Py_ssize_t SMALL_PRODUCT = 65536
+
+
+cdef inline bint _is_small(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    # m·n first: with each factor below 2**31, neither product can overflow 64 bits.
+    return m * n <= SMALL_PRODUCT and m * n * k <= SMALL_PRODUCT
+
+
+cdef inline const floating *_cdata(const floating[:, ::1] a) noexcept nogil:
+    # An empty view has no element [0, 0]; BLAS is never handed a pointer it would read then.
+    return NULL if a.shape[0] == 0 or a.shape[1] == 0 else &a[0, 0]
+
+
+cdef inline floating *_data(floating[:, ::1] a) noexcept nogil:
+    return NULL if a.shape[0] == 0 or a.shape[1] == 0 else &a[0, 0]
+
+
+cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,
+               floating alpha, const floating *A, int lda,
+               const floating *B, int ldb,
+               floating beta, floating *C, int ldc) noexcept nogil:
+    """C := alpha·op(A)·op(B) + beta·C, row-major; C is m×n, op(A) m×k, op(B) k×n."""
+    cdef char ta = b'T' if trans_a else b'N'
+    cdef char tb = b'T' if trans_b else b'N'
+    cdef Py_ssize_t i, j
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        # Empty sum. Reference BLAS would do this too, but some builds reject lda = 0.
+        for i in range(m):
+            for j in range(n):
+                C[i * ldc + j] = 0 if beta == 0 else beta * C[i * ldc + j]
+        return
+    # BLAS is column-major, and a row-major matrix is the column-major storage of its
+    # transpose: Cᵀ = op(B)ᵀ·op(A)ᵀ, so B goes first and m, n swap.
+    # (The casts drop const: scipy's declarations lack it.)
+    if floating is float:
+        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float *> B, &ldb,
+              <float *> A, &lda, &beta, C, &ldc)
+    else:
+        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double *> B, &ldb,
+              <double *> A, &lda, &beta, C, &ldc)
+
+
+cdef inline void _bias_relu_row(floating[:, ::1] out, const floating[::1] b,
+                                Py_ssize_t i, bint relu) noexcept nogil:
+    # out[i] := out[i] + b, then max(·, 0). The bias comes after the product, as in the
+    # reference np.dot(X, W) + b, so both round alike.
+    cdef Py_ssize_t j
+    cdef floating v
+    if relu:
+        for j in range(out.shape[1]):
+            v = out[i, j] + b[j]
+            out[i, j] = 0 if v < 0 else v
+    else:
+        for j in range(out.shape[1]):
+            out[i, j] = out[i, j] + b[j]
+
+
+cdef void dense_forward_kernel(const floating[:, ::1] X, const floating[:, ::1] W,
+                               const floating[::1] b, floating[:, ::1] out,
+                               bint relu) noexcept nogil:
+    """out := X·W + b; then out := max(out, 0) if relu."""
+    # IN:  X (n_samples, n_inputs), W (n_inputs, n_neurons), b (n_neurons,)
+    # OUT: out (n_samples, n_neurons)
+    cdef Py_ssize_t n_samples = X.shape[0], n_inputs = X.shape[1], n_neurons = W.shape[1]
+    cdef Py_ssize_t i, j, k
+    cdef floating x
+    if n_samples == 0 or n_neurons == 0:
+        return
+    if _is_small(n_samples, n_neurons, n_inputs):
+        # Row i of out is a sum of the rows of W weighted by X[i]: the inner loop runs along
+        # contiguous rows and vectorizes.
+        for i in range(n_samples):
+            for j in range(n_neurons):
+                out[i, j] = 0
+            for k in range(n_inputs):
+                x = X[i, k]
+                for j in range(n_neurons):
+                    out[i, j] += x * W[k, j]
+            _bias_relu_row(out, b, i, relu)
+    else:
+        gemm(False, False, <int> n_samples, <int> n_neurons, <int> n_inputs,
+             <floating> 1, _cdata(X), <int> n_inputs, _cdata(W), <int> n_neurons,
+             <floating> 0, &out[0, 0], <int> n_neurons)
+        for i in range(n_samples):
+            _bias_relu_row(out, b, i, relu)
+
+
+cdef void relu_forward_kernel(const floating[::1] X, floating[::1] out) noexcept nogil:
+    """out := max(X, 0), NaN kept."""
+    cdef Py_ssize_t i
+    cdef floating x
+    for i in range(X.shape[0]):
+        x = X[i]
+        out[i] = 0 if x < 0 else x
+
+
+cdef void relu_backward_kernel(const floating[::1] dY, const floating[::1] X,
+                               floating[::1] dX) noexcept nogil:
+    """dX := dY where X > 0 (or NaN), else 0; the book's dinputs[inputs <= 0] = 0."""
+    cdef Py_ssize_t i
+    for i in range(X.shape[0]):
+        dX[i] = 0 if X[i] <= 0 else dY[i]
+
+
+cdef void column_sums_kernel(const floating[:, ::1] dY, floating[::1] db) noexcept nogil:
+    """db := Σ_i dY[i, :]."""
+    cdef Py_ssize_t i, j
+    for j in range(db.shape[0]):
+        db[j] = 0
+    # Row after row, like np.sum(dY, axis=0) on a C-contiguous array: same order of additions.
+    for i in range(dY.shape[0]):
+        for j in range(db.shape[0]):
+            db[j] += dY[i, j]
+
+
+cdef void relu_mask_column_sums_kernel(const floating[:, ::1] dY, const floating[:, ::1] output,
+                                       floating[:, ::1] dZ, floating[::1] db) noexcept nogil:
+    """dZ := dY where output > 0 (or NaN), else 0; db := Σ_i dZ[i, :]. One pass."""
+    # output = max(z, 0), so output <= 0 exactly where z <= 0: the book's mask, taken from the
+    # layer's output because the pre-activation z is never stored.
+    cdef Py_ssize_t i, j
+    cdef floating g
+    for j in range(db.shape[0]):
+        db[j] = 0
+    for i in range(dY.shape[0]):
+        for j in range(db.shape[0]):
+            g = 0 if output[i, j] <= 0 else dY[i, j]
+            dZ[i, j] = g
+            db[j] += g
+
+
+cdef void backward_products_kernel(const floating[:, ::1] dZ, const floating[:, ::1] X,
+                                   const floating[:, ::1] W,
+                                   floating[:, ::1] dX, floating[:, ::1] dW) noexcept nogil:
+    """dW := Xᵀ·dZ; dX := dZ·Wᵀ."""
+    # IN:  dZ (n_samples, n_neurons), X (n_samples, n_inputs), W (n_inputs, n_neurons)
+    # OUT: dX (n_samples, n_inputs), dW (n_inputs, n_neurons)
+    cdef Py_ssize_t n_samples = dZ.shape[0], n_neurons = dZ.shape[1], n_inputs = X.shape[1]
+    cdef Py_ssize_t i, j, k
+    cdef floating x, s
+
+    if n_inputs != 0 and n_neurons != 0:
+        if _is_small(n_inputs, n_neurons, n_samples):
+            for k in range(n_inputs):
+                for j in range(n_neurons):
+                    dW[k, j] = 0
+            for i in range(n_samples):
+                for k in range(n_inputs):
+                    x = X[i, k]
+                    for j in range(n_neurons):
+                        dW[k, j] += x * dZ[i, j]
+        else:
+            gemm(True, False, <int> n_inputs, <int> n_neurons, <int> n_samples,
+                 <floating> 1, _cdata(X), <int> n_inputs, _cdata(dZ), <int> n_neurons,
+                 <floating> 0, &dW[0, 0], <int> n_neurons)
+
+    if n_samples != 0 and n_inputs != 0:
+        if _is_small(n_samples, n_inputs, n_neurons):
+            for i in range(n_samples):
+                for k in range(n_inputs):
+                    s = 0
+                    for j in range(n_neurons):
+                        s = s + dZ[i, j] * W[k, j]
+                    dX[i, k] = s
+        else:
+            gemm(False, True, <int> n_samples, <int> n_inputs, <int> n_neurons,
+                 <floating> 1, _cdata(dZ), <int> n_neurons, _cdata(W), <int> n_neurons,
+                 <floating> 0, &dX[0, 0], <int> n_inputs)
+
+
+cdef void regularization_grad_kernel(const floating[::1] param, floating[::1] grad,
+                                     floating l1, floating l2) noexcept nogil:
+    """grad += l1·sign(param) + 2·l2·param, with sign(0) = +1 as in the book."""
+    cdef Py_ssize_t i
+    cdef floating p
+    for i in range(param.shape[0]):
+        p = param[i]
+        # Two additions, in the book's order, each only when its term is on.
+        if l1 != 0:
+            grad[i] += -l1 if p < 0 else l1
+        if l2 != 0:
+            grad[i] += 2 * l2 * p
+
+
+# --- Python entry points: memoryviews in, GIL released, one kernel. No checks here. ---------
+
+def dense_forward(const floating[:, ::1] inputs, const floating[:, ::1] weights,
+                  const floating[::1] biases, floating[:, ::1] out, bint relu):
+    """out := inputs·weights + biases, then max(out, 0) if relu."""
+    with nogil:
+        dense_forward_kernel(inputs, weights, biases, out, relu)
+
+
+def relu_forward(const floating[::1] inputs, floating[::1] out):
+    """out := max(inputs, 0) (flat arrays)."""
+    with nogil:
+        relu_forward_kernel(inputs, out)
+
+
+def relu_backward(const floating[::1] dvalues, const floating[::1] inputs,
+                  floating[::1] dinputs):
+    """dinputs := dvalues where inputs > 0, else 0 (flat arrays)."""
+    with nogil:
+        relu_backward_kernel(dvalues, inputs, dinputs)
+
+
+def dense_backward(const floating[:, ::1] dvalues, const floating[:, ::1] inputs,
+                   const floating[:, ::1] weights, floating[:, ::1] dinputs,
+                   floating[:, ::1] dweights, floating[::1] dbiases):
+    """dbiases := Σ dvalues; dweights := inputsᵀ·dvalues; dinputs := dvalues·weightsᵀ."""
+    with nogil:
+        column_sums_kernel(dvalues, dbiases)
+        backward_products_kernel(dvalues, inputs, weights, dinputs, dweights)
+
+
+def dense_relu_backward(const floating[:, ::1] dvalues, const floating[:, ::1] inputs,
+                        const floating[:, ::1] weights, const floating[:, ::1] output,
+                        floating[:, ::1] dz, floating[:, ::1] dinputs,
+                        floating[:, ::1] dweights, floating[::1] dbiases):
+    """dz := dvalues masked by output > 0, dbiases := Σ dz (one pass); then the products."""
+    with nogil:
+        relu_mask_column_sums_kernel(dvalues, output, dz, dbiases)
+        backward_products_kernel(dz, inputs, weights, dinputs, dweights)
+
+
+def regularization_grad(const floating[::1] param, floating[::1] grad, double l1, double l2):
+    """grad += l1·sign(param) + 2·l2·param (flat arrays)."""
+    with nogil:
+        regularization_grad_kernel(param, grad, <floating> l1, <floating> l2)

@@ -1,0 +1,250 @@
+"""Layers with the book's contract, running fastbp's kernels.
+
+``Dense``, ``ReLU`` and ``DenseReLU`` keep the names and attributes of the book's
+``Layer_Dense`` and ``Activation_ReLU``: ``weights`` (n_inputs, n_neurons), ``biases``
+(1, n_neurons), ``forward(inputs)`` setting ``inputs`` and ``output``, ``backward(dvalues)``
+setting ``dinputs`` (and ``dweights``, ``dbiases``).
+
+Buffer reuse: a layer keeps its ``output``, ``dinputs``, ``dweights`` and ``dbiases`` arrays
+and writes the next call's results into them while the batch shape and dtype stay the
+same, so a steady training loop allocates nothing. The next ``forward``/``backward``
+call overwrites them: ``.copy()`` what you want to keep.
+
+Dtype: a layer computes in its ``dtype`` (float64 unless given) and converts whatever it
+receives (lists, ints, the other float dtype) to it. ``ReLU`` has no parameters and keeps
+float32 or float64 input as it is; anything else becomes float64.
+"""
+
+import operator
+
+import numpy as np
+
+from . import functional
+from ._validation import FLOAT_DTYPES, KERNELS
+
+__all__ = ["Dense", "ReLU", "DenseReLU", "Layer_Dense", "Activation_ReLU"]
+
+# Kinds np.asarray may convert to a float dtype without losing information silently:
+# bool, signed and unsigned integers, floats. Complex would drop its imaginary part.
+_CONVERTIBLE_KINDS = "biuf"
+
+
+def _as_layer_array(value, name, dtype):
+    """``value`` as a C-contiguous array of ``dtype`` (None: keep float32/64, else float64)."""
+    if value is None:
+        raise TypeError(f"{name} must be array-like, got None")
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+    if arr.dtype.kind not in _CONVERTIBLE_KINDS:
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if dtype is None:
+        dtype = arr.dtype if arr.dtype in FLOAT_DTYPES else np.dtype(np.float64)
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def _check_2d(arr, name, n_columns, what):
+    if arr.ndim != 2 or arr.shape[1] != n_columns:
+        raise ValueError(
+            f"{name} must have shape (n_samples, {n_columns}) for this layer's {what}, "
+            f"got {arr.shape}"
+        )
+
+
+class _Buffers:
+    """Output arrays a layer reuses while shape and dtype stay the same."""
+
+    __slots__ = ("_arrays",)
+
+    def __init__(self):
+        self._arrays = {}
+
+    def get(self, name, shape, dtype, avoid=()):
+        """A C-contiguous array for ``name``; a fresh one if the old one overlaps ``avoid``."""
+        buf = self._arrays.get(name)
+        if (
+            buf is None
+            or buf.shape != shape
+            or buf.dtype != dtype
+            or any(np.may_share_memory(buf, a) for a in avoid)
+        ):
+            buf = np.empty(shape, dtype=dtype)
+            self._arrays[name] = buf
+        return buf
+
+
+def _as_regularizer(value, name):
+    value = float(value)
+    if not value >= 0:  # also rejects NaN
+        raise ValueError(f"{name} must be a number >= 0, got {value}")
+    return value
+
+
+class Dense:
+    """Fully connected layer: ``output = inputs @ weights + biases``.
+
+    Parameters
+    ----------
+    n_inputs, n_neurons : int
+        Weights are ``0.01 * standard_normal((n_inputs, n_neurons))``, biases zeros
+        ``(1, n_neurons)``, as in the book.
+    weight_regularizer_l1, weight_regularizer_l2, bias_regularizer_l1, bias_regularizer_l2 : float
+        The book's L1/L2 terms, added to ``dweights``/``dbiases`` in ``backward``.
+    dtype : float32 or float64
+        The dtype of parameters, outputs and gradients.
+    rng : None, int or numpy.random.Generator
+        Source of the initial weights (``np.random.default_rng(rng)``).
+    """
+
+    _relu = False
+
+    def __init__(self, n_inputs, n_neurons, weight_regularizer_l1=0, weight_regularizer_l2=0,
+                 bias_regularizer_l1=0, bias_regularizer_l2=0, *, dtype=np.float64, rng=None):
+        n_inputs = operator.index(n_inputs)
+        n_neurons = operator.index(n_neurons)
+        if n_inputs < 1 or n_neurons < 1:
+            raise ValueError(
+                f"n_inputs and n_neurons must be >= 1, got n_inputs={n_inputs}, "
+                f"n_neurons={n_neurons}"
+            )
+        dtype = np.dtype(dtype)
+        if dtype not in FLOAT_DTYPES:
+            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        self.dtype = dtype
+        self.weight_regularizer_l1 = _as_regularizer(weight_regularizer_l1, "weight_regularizer_l1")
+        self.weight_regularizer_l2 = _as_regularizer(weight_regularizer_l2, "weight_regularizer_l2")
+        self.bias_regularizer_l1 = _as_regularizer(bias_regularizer_l1, "bias_regularizer_l1")
+        self.bias_regularizer_l2 = _as_regularizer(bias_regularizer_l2, "bias_regularizer_l2")
+        rng = np.random.default_rng(rng)
+        self.weights = (0.01 * rng.standard_normal((n_inputs, n_neurons))).astype(dtype)
+        self.biases = np.zeros((1, n_neurons), dtype=dtype)
+        self.inputs = self.output = None
+        self.dinputs = self.dweights = self.dbiases = None
+        self._buffers = _Buffers()
+
+    @property
+    def n_inputs(self):
+        return self.weights.shape[0]
+
+    @property
+    def n_neurons(self):
+        return self.weights.shape[1]
+
+    def forward(self, inputs, training=False):
+        """Set ``inputs`` and ``output``; return ``output`` (overwritten by the next call)."""
+        inputs = _as_layer_array(inputs, "inputs", self.dtype)
+        _check_2d(inputs, "inputs", self.n_inputs, "n_inputs")
+        out = self._buffers.get("output", (inputs.shape[0], self.n_neurons), self.dtype,
+                                avoid=(inputs,))
+        forward = functional.dense_relu_forward if self._relu else functional.dense_forward
+        self.output = forward(inputs, self.weights, self.biases, out=out)
+        self.inputs = inputs
+        return self.output
+
+    def backward(self, dvalues):
+        """Set ``dinputs``, ``dweights`` and ``dbiases`` from the gradient of ``output``."""
+        if self.inputs is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        dvalues = _as_layer_array(dvalues, "dvalues", self.dtype)
+        if dvalues.shape != self.output.shape:
+            raise ValueError(
+                f"dvalues must have the shape of this layer's output {self.output.shape}, "
+                f"got {dvalues.shape}"
+            )
+        n_samples, n_inputs = self.inputs.shape
+        avoid = (dvalues, self.inputs, self.weights, self.output)
+        get = self._buffers.get
+        dinputs = get("dinputs", (n_samples, n_inputs), self.dtype, avoid)
+        dweights = get("dweights", self.weights.shape, self.dtype, avoid)
+        dbiases = get("dbiases", (1, self.n_neurons), self.dtype, avoid)
+        if self._relu:
+            dz = get("dz", dvalues.shape, self.dtype, avoid)
+            functional._backward(dvalues, self.inputs, self.weights, self.output,
+                                 dinputs, dweights, dbiases, dz)
+        else:
+            functional.dense_backward(dvalues, self.inputs, self.weights,
+                                      dinputs=dinputs, dweights=dweights, dbiases=dbiases)
+        self._add_regularization(dweights, dbiases)
+        self.dinputs, self.dweights, self.dbiases = dinputs, dweights, dbiases
+
+    def _add_regularization(self, dweights, dbiases):
+        regularization_grad = KERNELS[self.dtype].regularization_grad
+        if self.weight_regularizer_l1 or self.weight_regularizer_l2:
+            regularization_grad(
+                np.ascontiguousarray(self.weights).reshape(-1), dweights.reshape(-1),
+                self.weight_regularizer_l1, self.weight_regularizer_l2,
+            )
+        if self.bias_regularizer_l1 or self.bias_regularizer_l2:
+            regularization_grad(
+                np.ascontiguousarray(self.biases).reshape(-1), dbiases.reshape(-1),
+                self.bias_regularizer_l1, self.bias_regularizer_l2,
+            )
+
+    def get_parameters(self):
+        """``(weights, biases)``, as in the book."""
+        return self.weights, self.biases
+
+    def set_parameters(self, weights, biases):
+        """Replace ``weights`` (n_inputs, n_neurons) and ``biases`` (1, n_neurons)."""
+        weights = _as_layer_array(weights, "weights", self.dtype)
+        biases = _as_layer_array(biases, "biases", self.dtype)
+        if weights.ndim != 2:
+            raise ValueError(f"weights must be 2-D (n_inputs, n_neurons), got {weights.shape}")
+        if biases.shape != (1, weights.shape[1]):
+            raise ValueError(
+                f"biases must have shape (1, {weights.shape[1]}) to match weights "
+                f"{weights.shape}, got {biases.shape}"
+            )
+        self.weights, self.biases = weights, biases
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.n_inputs}, {self.n_neurons}, dtype={self.dtype})"
+
+
+class DenseReLU(Dense):
+    """A Dense layer followed by ReLU, as one layer running the fused kernels.
+
+    Takes Dense's arguments and has its attributes; ``output`` holds the values after
+    ReLU and ``backward(dvalues)`` takes the gradient of that output.
+    """
+
+    _relu = True
+
+
+class ReLU:
+    """ReLU activation: ``output = max(inputs, 0)``; backward masks where ``inputs <= 0``."""
+
+    def __init__(self):
+        self.inputs = self.output = self.dinputs = None
+        self._buffers = _Buffers()
+
+    def forward(self, inputs, training=False):
+        """Set ``inputs`` and ``output``; return ``output`` (overwritten by the next call)."""
+        inputs = _as_layer_array(inputs, "inputs", None)
+        out = self._buffers.get("output", inputs.shape, inputs.dtype, avoid=(inputs,))
+        self.output = functional.relu_forward(inputs, out=out)
+        self.inputs = inputs
+        return self.output
+
+    def backward(self, dvalues):
+        """Set ``dinputs``: ``dvalues`` where ``inputs > 0``, else 0."""
+        if self.inputs is None:
+            raise RuntimeError("ReLU.backward called before forward")
+        dvalues = _as_layer_array(dvalues, "dvalues", self.inputs.dtype)
+        if dvalues.shape != self.inputs.shape:
+            raise ValueError(
+                f"dvalues must have the shape of this layer's inputs {self.inputs.shape}, "
+                f"got {dvalues.shape}"
+            )
+        out = self._buffers.get("dinputs", dvalues.shape, dvalues.dtype,
+                                avoid=(dvalues, self.inputs))
+        self.dinputs = functional.relu_backward(dvalues, self.inputs, out=out)
+
+    def __repr__(self):
+        return "ReLU()"
+
+
+# The book's names, so that its code switches with one import line.
+Layer_Dense = Dense
+Activation_ReLU = ReLU
