@@ -8,6 +8,7 @@ The default build runs on any x86-64 (or other) machine.
 
 import os
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
@@ -37,11 +38,13 @@ if NATIVE:
 
 extensions = [
     Extension(
-        "fastbp._kernels",
-        ["fastbp/_kernels.pyx"],
+        f"fastbp.{name}",
+        [f"fastbp/{name}.pyx"],
+        include_dirs=[numpy.get_include()],
         extra_compile_args=extra_compile_args,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-    ),
+    )
+    for name in ("_kernels", "_overlap")
 ]
 
 setup(

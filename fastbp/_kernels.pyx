@@ -26,7 +26,7 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 # Products with at most this many multiply-adds (m·n·k) run as plain loops: below it, a BLAS
 # call costs more than its arithmetic. The book's spiral layer (300×2→64, 300×64→3) is below.
-cdef Py_ssize_t SMALL_PRODUCT = 65536
+cdef Py_ssize_t SMALL_PRODUCT = 4096
 
 
 cdef inline bint _is_small(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
@@ -70,93 +70,148 @@ cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,
               <double *> A, &lda, &beta, C, &ldc)
 
 
-cdef inline void _bias_relu_row(floating[:, ::1] out, const floating[::1] b,
-                                Py_ssize_t i, bint relu) noexcept nogil:
-    # out[i] := out[i] + b, then max(·, 0). The bias comes after the product, as in the
-    # reference np.dot(X, W) + b, so both round alike.
-    cdef Py_ssize_t j
+cdef inline void _bias_relu_rows(floating *out, const floating *b, Py_ssize_t n_rows,
+                                 Py_ssize_t n_cols, bint relu) noexcept nogil:
+    # out[i, :] := out[i, :] + b, then max(·, 0). The bias comes after the product, as in
+    # the reference np.dot(X, W) + b, so both round alike.
+    cdef Py_ssize_t i, j
     cdef floating v
-    if relu:
-        for j in range(out.shape[1]):
-            v = out[i, j] + b[j]
-            out[i, j] = 0 if v < 0 else v
-    else:
-        for j in range(out.shape[1]):
-            out[i, j] = out[i, j] + b[j]
+    cdef floating *row
+    for i in range(n_rows):
+        row = out + i * n_cols
+        if relu:
+            for j in range(n_cols):
+                v = row[j] + b[j]
+                row[j] = 0 if v < 0 else v
+        else:
+            for j in range(n_cols):
+                row[j] = row[j] + b[j]
+
+
+cdef inline void _axpy(floating a, const floating *x, floating *y, Py_ssize_t n) noexcept nogil:
+    # y += a·x
+    cdef Py_ssize_t j
+    for j in range(n):
+        y[j] += a * x[j]
+
+
+cdef inline floating _dot(const floating *x, const floating *y, Py_ssize_t n) noexcept nogil:
+    # Σ x·y with four partial sums: one running sum would wait on the latency of every add,
+    # and several let the compiler vectorize without reordering anything itself.
+    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    cdef Py_ssize_t j = 0
+    while j + 4 <= n:
+        s0 += x[j] * y[j]
+        s1 += x[j + 1] * y[j + 1]
+        s2 += x[j + 2] * y[j + 2]
+        s3 += x[j + 3] * y[j + 3]
+        j += 4
+    while j < n:
+        s0 += x[j] * y[j]
+        j += 1
+    return (s0 + s1) + (s2 + s3)
 
 
 cdef void dense_forward_kernel(const floating[:, ::1] X, const floating[:, ::1] W,
-                               const floating[::1] b, floating[:, ::1] out,
+                               const floating[:, ::1] b, floating[:, ::1] out,
                                bint relu) noexcept nogil:
     """out := X·W + b; then out := max(out, 0) if relu."""
-    # IN:  X (n_samples, n_inputs), W (n_inputs, n_neurons), b (n_neurons,)
+    # IN:  X (n_samples, n_inputs), W (n_inputs, n_neurons), b (1, n_neurons)
     # OUT: out (n_samples, n_neurons)
     cdef Py_ssize_t n_samples = X.shape[0], n_inputs = X.shape[1], n_neurons = W.shape[1]
     cdef Py_ssize_t i, j, k
-    cdef floating x
+    cdef floating *row
     if n_samples == 0 or n_neurons == 0:
         return
     if _is_small(n_samples, n_neurons, n_inputs):
-        # Row i of out is a sum of the rows of W weighted by X[i]: the inner loop runs along
-        # contiguous rows and vectorizes.
+        # Row i of out is a sum of the rows of W weighted by X[i]: contiguous rows, and
+        # the row is finished (bias, ReLU) while it is still in L1.
         for i in range(n_samples):
+            row = &out[i, 0]
             for j in range(n_neurons):
-                out[i, j] = 0
+                row[j] = 0
             for k in range(n_inputs):
-                x = X[i, k]
-                for j in range(n_neurons):
-                    out[i, j] += x * W[k, j]
-            _bias_relu_row(out, b, i, relu)
+                _axpy(X[i, k], &W[k, 0], row, n_neurons)
+            _bias_relu_rows(row, &b[0, 0], 1, n_neurons, relu)
     else:
         gemm(False, False, <int> n_samples, <int> n_neurons, <int> n_inputs,
              <floating> 1, _cdata(X), <int> n_inputs, _cdata(W), <int> n_neurons,
              <floating> 0, &out[0, 0], <int> n_neurons)
-        for i in range(n_samples):
-            _bias_relu_row(out, b, i, relu)
+        _bias_relu_rows(&out[0, 0], &b[0, 0], n_samples, n_neurons, relu)
 
 
-cdef void relu_forward_kernel(const floating[::1] X, floating[::1] out) noexcept nogil:
+cdef void relu_forward_kernel(const floating[:, ::1] X, floating[:, ::1] out) noexcept nogil:
     """out := max(X, 0), NaN kept."""
-    cdef Py_ssize_t i
-    cdef floating x
+    cdef Py_ssize_t i, j, n = X.shape[1]
+    cdef const floating *x
+    cdef floating *o
+    if n == 0:
+        return
     for i in range(X.shape[0]):
-        x = X[i]
-        out[i] = 0 if x < 0 else x
+        x = &X[i, 0]
+        o = &out[i, 0]
+        for j in range(n):
+            o[j] = 0 if x[j] < 0 else x[j]
 
 
-cdef void relu_backward_kernel(const floating[::1] dY, const floating[::1] X,
-                               floating[::1] dX) noexcept nogil:
+cdef void relu_backward_kernel(const floating[:, ::1] dY, const floating[:, ::1] X,
+                               floating[:, ::1] dX) noexcept nogil:
     """dX := dY where X > 0 (or NaN), else 0; the book's dinputs[inputs <= 0] = 0."""
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, j, n = X.shape[1]
+    cdef const floating *dy
+    cdef const floating *x
+    cdef floating *dx
+    if n == 0:
+        return
     for i in range(X.shape[0]):
-        dX[i] = 0 if X[i] <= 0 else dY[i]
+        dy = &dY[i, 0]
+        x = &X[i, 0]
+        dx = &dX[i, 0]
+        for j in range(n):
+            dx[j] = 0 if x[j] <= 0 else dy[j]
 
 
-cdef void column_sums_kernel(const floating[:, ::1] dY, floating[::1] db) noexcept nogil:
+cdef void column_sums_kernel(const floating[:, ::1] dY, floating[:, ::1] db) noexcept nogil:
     """db := Σ_i dY[i, :]."""
-    cdef Py_ssize_t i, j
-    for j in range(db.shape[0]):
-        db[j] = 0
+    cdef Py_ssize_t i, j, n = db.shape[1]
+    cdef const floating *row
+    cdef floating *s
+    if n == 0:
+        return
+    s = &db[0, 0]
+    for j in range(n):
+        s[j] = 0
     # Row after row, like np.sum(dY, axis=0) on a C-contiguous array: same order of additions.
     for i in range(dY.shape[0]):
-        for j in range(db.shape[0]):
-            db[j] += dY[i, j]
+        row = &dY[i, 0]
+        for j in range(n):
+            s[j] += row[j]
 
 
 cdef void relu_mask_column_sums_kernel(const floating[:, ::1] dY, const floating[:, ::1] output,
-                                       floating[:, ::1] dZ, floating[::1] db) noexcept nogil:
+                                       floating[:, ::1] dZ, floating[:, ::1] db) noexcept nogil:
     """dZ := dY where output > 0 (or NaN), else 0; db := Σ_i dZ[i, :]. One pass."""
     # output = max(z, 0), so output <= 0 exactly where z <= 0: the book's mask, taken from the
     # layer's output because the pre-activation z is never stored.
-    cdef Py_ssize_t i, j
+    cdef Py_ssize_t i, j, n = db.shape[1]
+    cdef const floating *dy
+    cdef const floating *o
+    cdef floating *dz
+    cdef floating *s
     cdef floating g
-    for j in range(db.shape[0]):
-        db[j] = 0
+    if n == 0:
+        return
+    s = &db[0, 0]
+    for j in range(n):
+        s[j] = 0
     for i in range(dY.shape[0]):
-        for j in range(db.shape[0]):
-            g = 0 if output[i, j] <= 0 else dY[i, j]
-            dZ[i, j] = g
-            db[j] += g
+        dy = &dY[i, 0]
+        o = &output[i, 0]
+        dz = &dZ[i, 0]
+        for j in range(n):
+            g = 0 if o[j] <= 0 else dy[j]
+            dz[j] = g
+            s[j] += g
 
 
 cdef void backward_products_kernel(const floating[:, ::1] dZ, const floating[:, ::1] X,
@@ -167,76 +222,83 @@ cdef void backward_products_kernel(const floating[:, ::1] dZ, const floating[:, 
     # OUT: dX (n_samples, n_inputs), dW (n_inputs, n_neurons)
     cdef Py_ssize_t n_samples = dZ.shape[0], n_neurons = dZ.shape[1], n_inputs = X.shape[1]
     cdef Py_ssize_t i, j, k
-    cdef floating x, s
 
     if n_inputs != 0 and n_neurons != 0:
         if _is_small(n_inputs, n_neurons, n_samples):
+            # dW is small enough to stay in L1 while every sample adds its outer product.
             for k in range(n_inputs):
                 for j in range(n_neurons):
                     dW[k, j] = 0
             for i in range(n_samples):
                 for k in range(n_inputs):
-                    x = X[i, k]
-                    for j in range(n_neurons):
-                        dW[k, j] += x * dZ[i, j]
+                    _axpy(X[i, k], &dZ[i, 0], &dW[k, 0], n_neurons)
         else:
             gemm(True, False, <int> n_inputs, <int> n_neurons, <int> n_samples,
                  <floating> 1, _cdata(X), <int> n_inputs, _cdata(dZ), <int> n_neurons,
                  <floating> 0, &dW[0, 0], <int> n_neurons)
 
     if n_samples != 0 and n_inputs != 0:
-        if _is_small(n_samples, n_inputs, n_neurons):
+        if n_neurons == 0:
             for i in range(n_samples):
                 for k in range(n_inputs):
-                    s = 0
-                    for j in range(n_neurons):
-                        s = s + dZ[i, j] * W[k, j]
-                    dX[i, k] = s
+                    dX[i, k] = 0
+        elif _is_small(n_samples, n_inputs, n_neurons):
+            # Rows of dZ and of W are both contiguous: one dot product per element of dX.
+            for i in range(n_samples):
+                for k in range(n_inputs):
+                    dX[i, k] = _dot(&dZ[i, 0], &W[k, 0], n_neurons)
         else:
             gemm(False, True, <int> n_samples, <int> n_inputs, <int> n_neurons,
                  <floating> 1, _cdata(dZ), <int> n_neurons, _cdata(W), <int> n_neurons,
                  <floating> 0, &dX[0, 0], <int> n_inputs)
 
 
-cdef void regularization_grad_kernel(const floating[::1] param, floating[::1] grad,
+cdef void regularization_grad_kernel(const floating[:, ::1] param, floating[:, ::1] grad,
                                      floating l1, floating l2) noexcept nogil:
     """grad += l1·sign(param) + 2·l2·param, with sign(0) = +1 as in the book."""
-    cdef Py_ssize_t i
-    cdef floating p
+    cdef Py_ssize_t i, j, n = param.shape[1]
+    cdef const floating *p
+    cdef floating *g
+    if n == 0:
+        return
     for i in range(param.shape[0]):
-        p = param[i]
+        p = &param[i, 0]
+        g = &grad[i, 0]
         # Two additions, in the book's order, each only when its term is on.
         if l1 != 0:
-            grad[i] += -l1 if p < 0 else l1
+            for j in range(n):
+                g[j] += -l1 if p[j] < 0 else l1
         if l2 != 0:
-            grad[i] += 2 * l2 * p
+            for j in range(n):
+                g[j] += 2 * l2 * p[j]
 
 
 # --- Python entry points: memoryviews in, GIL released, one kernel. No checks here. ---------
+# All arrays are 2-D and C-contiguous; biases and dbiases are (1, n_neurons).
 
 def dense_forward(const floating[:, ::1] inputs, const floating[:, ::1] weights,
-                  const floating[::1] biases, floating[:, ::1] out, bint relu):
+                  const floating[:, ::1] biases, floating[:, ::1] out, bint relu):
     """out := inputs·weights + biases, then max(out, 0) if relu."""
     with nogil:
         dense_forward_kernel(inputs, weights, biases, out, relu)
 
 
-def relu_forward(const floating[::1] inputs, floating[::1] out):
-    """out := max(inputs, 0) (flat arrays)."""
+def relu_forward(const floating[:, ::1] inputs, floating[:, ::1] out):
+    """out := max(inputs, 0)."""
     with nogil:
         relu_forward_kernel(inputs, out)
 
 
-def relu_backward(const floating[::1] dvalues, const floating[::1] inputs,
-                  floating[::1] dinputs):
-    """dinputs := dvalues where inputs > 0, else 0 (flat arrays)."""
+def relu_backward(const floating[:, ::1] dvalues, const floating[:, ::1] inputs,
+                  floating[:, ::1] dinputs):
+    """dinputs := dvalues where inputs > 0, else 0."""
     with nogil:
         relu_backward_kernel(dvalues, inputs, dinputs)
 
 
 def dense_backward(const floating[:, ::1] dvalues, const floating[:, ::1] inputs,
                    const floating[:, ::1] weights, floating[:, ::1] dinputs,
-                   floating[:, ::1] dweights, floating[::1] dbiases):
+                   floating[:, ::1] dweights, floating[:, ::1] dbiases):
     """dbiases := Σ dvalues; dweights := inputsᵀ·dvalues; dinputs := dvalues·weightsᵀ."""
     with nogil:
         column_sums_kernel(dvalues, dbiases)
@@ -246,14 +308,23 @@ def dense_backward(const floating[:, ::1] dvalues, const floating[:, ::1] inputs
 def dense_relu_backward(const floating[:, ::1] dvalues, const floating[:, ::1] inputs,
                         const floating[:, ::1] weights, const floating[:, ::1] output,
                         floating[:, ::1] dz, floating[:, ::1] dinputs,
-                        floating[:, ::1] dweights, floating[::1] dbiases):
+                        floating[:, ::1] dweights, floating[:, ::1] dbiases):
     """dz := dvalues masked by output > 0, dbiases := Σ dz (one pass); then the products."""
     with nogil:
         relu_mask_column_sums_kernel(dvalues, output, dz, dbiases)
         backward_products_kernel(dz, inputs, weights, dinputs, dweights)
 
 
-def regularization_grad(const floating[::1] param, floating[::1] grad, double l1, double l2):
-    """grad += l1·sign(param) + 2·l2·param (flat arrays)."""
+def regularization_grad(const floating[:, ::1] param, floating[:, ::1] grad,
+                        double l1, double l2):
+    """grad += l1·sign(param) + 2·l2·param."""
     with nogil:
         regularization_grad_kernel(param, grad, <floating> l1, <floating> l2)
+
+
+def _set_small_product(Py_ssize_t n):
+    """Set SMALL_PRODUCT (the loops/BLAS switch) and return the old value. For benchmarks."""
+    global SMALL_PRODUCT
+    old = SMALL_PRODUCT
+    SMALL_PRODUCT = n
+    return old

@@ -9,6 +9,7 @@ layout or aliasing) whose message names the argument and shows what was expected
 import numpy as np
 
 from . import _kernels
+from ._overlap import may_overlap
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -91,17 +92,18 @@ def check_blas_dims(**shapes):
 
 
 def as_biases(biases, n_neurons, name="biases"):
-    """Biases of shape (1, n_neurons) or (n_neurons,) as a flat C-contiguous array."""
+    """Biases of shape (1, n_neurons) or (n_neurons,) as a C-contiguous (1, n_neurons)."""
     if biases.shape not in ((1, n_neurons), (n_neurons,)):
         raise ValueError(
             f"{name} must have shape (1, {n_neurons}) or ({n_neurons},) to match "
             f"n_neurons = {n_neurons}, got {biases.shape}"
         )
-    return np.ascontiguousarray(biases).reshape(n_neurons)
+    return np.ascontiguousarray(biases).reshape(1, n_neurons)
 
 
-def _overlaps(a, b):
-    if not np.may_share_memory(a, b):
+def overlaps(a, b):
+    """Whether arrays ``a`` and ``b`` share memory (exactly, or True when too hard to tell)."""
+    if not may_overlap(a, b):
         return False
     try:
         return np.shares_memory(a, b, max_work=100_000)
@@ -131,7 +133,7 @@ def check_out(out, name, shape, dtype, inputs, *, flat_ok=False):
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only; pass a writeable array")
     for other_name, other in inputs.items():
-        if other is not None and _overlaps(out, other):
+        if other is not None and overlaps(out, other):
             raise ValueError(
                 f"{name} shares memory with {other_name}; outputs may not overlap any "
                 "input or other output"

@@ -34,6 +34,11 @@ __all__ = [
 ]
 
 
+def _as_2d(arr):
+    # The elementwise kernels take 2-D arrays; any C-contiguous array is one row of them.
+    return arr if arr.ndim == 2 else arr.reshape(1, -1)
+
+
 def _check_dense_operands(inputs, weights):
     """Shapes of a layer's inputs and weights; returns (n_samples, n_inputs, n_neurons)."""
     check_ndim(inputs, "inputs", 2, "(n_samples, n_inputs)")
@@ -89,9 +94,7 @@ def relu_forward(inputs, *, out=None):
     """
     inputs = as_float_array(inputs, "inputs")
     out = check_out(out, "out", inputs.shape, inputs.dtype, {"inputs": inputs})
-    KERNELS[inputs.dtype].relu_forward(
-        np.ascontiguousarray(inputs).reshape(-1), out.reshape(-1)
-    )
+    KERNELS[inputs.dtype].relu_forward(_as_2d(np.ascontiguousarray(inputs)), _as_2d(out))
     return out
 
 
@@ -110,9 +113,7 @@ def relu_backward(dvalues, inputs, *, out=None):
         )
     out = check_out(out, "out", inputs.shape, dtype, {"dvalues": dvalues, "inputs": inputs})
     KERNELS[dtype].relu_backward(
-        np.ascontiguousarray(dvalues).reshape(-1),
-        np.ascontiguousarray(inputs).reshape(-1),
-        out.reshape(-1),
+        _as_2d(np.ascontiguousarray(dvalues)), _as_2d(np.ascontiguousarray(inputs)), _as_2d(out)
     )
     return out
 
@@ -147,14 +148,14 @@ def _backward(dvalues, inputs, weights, output, dinputs, dweights, dbiases, dz=N
     weights_c = np.ascontiguousarray(weights)
     if output is None:
         kernels.dense_backward(
-            dvalues_c, inputs_c, weights_c, dinputs, dweights, dbiases.reshape(n_neurons)
+            dvalues_c, inputs_c, weights_c, dinputs, dweights, dbiases.reshape(1, n_neurons)
         )
     else:
         if dz is None:
             dz = np.empty((n_samples, n_neurons), dtype=dtype)
         kernels.dense_relu_backward(
             dvalues_c, inputs_c, weights_c, np.ascontiguousarray(output), dz,
-            dinputs, dweights, dbiases.reshape(n_neurons),
+            dinputs, dweights, dbiases.reshape(1, n_neurons),
         )
     return dinputs, dweights, dbiases
 

@@ -19,18 +19,21 @@ import operator
 
 import numpy as np
 
-from . import functional
-from ._validation import FLOAT_DTYPES, KERNELS
+from ._validation import BLAS_MAX_DIM, FLOAT_DTYPES, KERNELS, may_overlap
 
 __all__ = ["Dense", "ReLU", "DenseReLU", "Layer_Dense", "Activation_ReLU"]
 
 # Kinds np.asarray may convert to a float dtype without losing information silently:
 # bool, signed and unsigned integers, floats. Complex would drop its imaginary part.
 _CONVERTIBLE_KINDS = "biuf"
+_FLOAT64 = np.dtype(np.float64)
 
 
 def _as_layer_array(value, name, dtype):
     """``value`` as a C-contiguous array of ``dtype`` (None: keep float32/64, else float64)."""
+    if (type(value) is np.ndarray and value.dtype is dtype  # the steady-loop case, cheaply
+            and value.flags.c_contiguous):
+        return value
     if value is None:
         raise TypeError(f"{name} must be array-like, got None")
     try:
@@ -40,16 +43,13 @@ def _as_layer_array(value, name, dtype):
     if arr.dtype.kind not in _CONVERTIBLE_KINDS:
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     if dtype is None:
-        dtype = arr.dtype if arr.dtype in FLOAT_DTYPES else np.dtype(np.float64)
+        dtype = arr.dtype if arr.dtype in FLOAT_DTYPES else _FLOAT64
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
-def _check_2d(arr, name, n_columns, what):
-    if arr.ndim != 2 or arr.shape[1] != n_columns:
-        raise ValueError(
-            f"{name} must have shape (n_samples, {n_columns}) for this layer's {what}, "
-            f"got {arr.shape}"
-        )
+def _as_2d(arr):
+    # The elementwise kernels take 2-D arrays; any C-contiguous array is one row of them.
+    return arr if arr.ndim == 2 else arr.reshape(1, -1)
 
 
 class _Buffers:
@@ -60,17 +60,17 @@ class _Buffers:
     def __init__(self):
         self._arrays = {}
 
-    def get(self, name, shape, dtype, avoid=()):
+    def get(self, name, shape, dtype, avoid):
         """A C-contiguous array for ``name``; a fresh one if the old one overlaps ``avoid``."""
         buf = self._arrays.get(name)
-        if (
-            buf is None
-            or buf.shape != shape
-            or buf.dtype != dtype
-            or any(np.may_share_memory(buf, a) for a in avoid)
-        ):
-            buf = np.empty(shape, dtype=dtype)
-            self._arrays[name] = buf
+        if buf is None or buf.shape != shape or buf.dtype is not dtype:
+            buf = self._arrays[name] = np.empty(shape, dtype=dtype)
+        else:
+            for other in avoid:
+                if may_overlap(buf, other):
+                    # The caller handed us a view of our own buffer: never write over it.
+                    buf = self._arrays[name] = np.empty(shape, dtype=dtype)
+                    break
         return buf
 
 
@@ -112,6 +112,7 @@ class Dense:
         if dtype not in FLOAT_DTYPES:
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
         self.dtype = dtype
+        self._kernels = KERNELS[dtype]
         self.weight_regularizer_l1 = _as_regularizer(weight_regularizer_l1, "weight_regularizer_l1")
         self.weight_regularizer_l2 = _as_regularizer(weight_regularizer_l2, "weight_regularizer_l2")
         self.bias_regularizer_l1 = _as_regularizer(bias_regularizer_l1, "bias_regularizer_l1")
@@ -131,55 +132,82 @@ class Dense:
     def n_neurons(self):
         return self.weights.shape[1]
 
+    def _parameters(self):
+        """``weights`` and ``biases``, checked; converted (once) if they were replaced."""
+        weights, biases = self.weights, self.biases
+        if not (type(weights) is np.ndarray and weights.dtype is self.dtype
+                and weights.flags.c_contiguous and weights.ndim == 2):
+            weights = self.weights = _as_layer_array(weights, "weights", self.dtype)
+            if weights.ndim != 2:
+                raise ValueError(
+                    f"weights must be 2-D (n_inputs, n_neurons), got shape {weights.shape}"
+                )
+        if not (type(biases) is np.ndarray and biases.dtype is self.dtype
+                and biases.flags.c_contiguous):
+            biases = self.biases = _as_layer_array(biases, "biases", self.dtype)
+        if biases.shape != (1, weights.shape[1]):
+            raise ValueError(
+                f"biases must have shape (1, {weights.shape[1]}) to match weights "
+                f"{weights.shape}, got {biases.shape}"
+            )
+        return weights, biases
+
     def forward(self, inputs, training=False):
         """Set ``inputs`` and ``output``; return ``output`` (overwritten by the next call)."""
         inputs = _as_layer_array(inputs, "inputs", self.dtype)
-        _check_2d(inputs, "inputs", self.n_inputs, "n_inputs")
-        out = self._buffers.get("output", (inputs.shape[0], self.n_neurons), self.dtype,
-                                avoid=(inputs,))
-        forward = functional.dense_relu_forward if self._relu else functional.dense_forward
-        self.output = forward(inputs, self.weights, self.biases, out=out)
+        weights, biases = self._parameters()
+        if inputs.ndim != 2 or inputs.shape[1] != weights.shape[0]:
+            raise ValueError(
+                f"inputs must have shape (n_samples, {weights.shape[0]}) for this layer's "
+                f"{weights.shape[0]} inputs, got {inputs.shape}"
+            )
+        if inputs.shape[0] > BLAS_MAX_DIM:
+            raise ValueError(
+                f"inputs has shape {inputs.shape}: at most {BLAS_MAX_DIM} samples "
+                "(BLAS indexes with 32-bit integers)"
+            )
+        out = self._buffers.get("output", (inputs.shape[0], weights.shape[1]), self.dtype,
+                                (inputs, weights, biases))
+        self._kernels.dense_forward(inputs, weights, biases, out, self._relu)
         self.inputs = inputs
-        return self.output
+        self.output = out
+        return out
 
     def backward(self, dvalues):
         """Set ``dinputs``, ``dweights`` and ``dbiases`` from the gradient of ``output``."""
-        if self.inputs is None:
+        if self.output is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         dvalues = _as_layer_array(dvalues, "dvalues", self.dtype)
-        if dvalues.shape != self.output.shape:
+        output, inputs = self.output, self.inputs
+        if dvalues.shape != output.shape:
             raise ValueError(
-                f"dvalues must have the shape of this layer's output {self.output.shape}, "
+                f"dvalues must have the shape of this layer's output {output.shape}, "
                 f"got {dvalues.shape}"
             )
-        n_samples, n_inputs = self.inputs.shape
-        avoid = (dvalues, self.inputs, self.weights, self.output)
-        get = self._buffers.get
-        dinputs = get("dinputs", (n_samples, n_inputs), self.dtype, avoid)
-        dweights = get("dweights", self.weights.shape, self.dtype, avoid)
-        dbiases = get("dbiases", (1, self.n_neurons), self.dtype, avoid)
+        weights, biases = self._parameters()
+        if weights.shape != (inputs.shape[1], output.shape[1]):
+            raise ValueError(
+                f"weights changed shape to {weights.shape} since forward, which used "
+                f"{(inputs.shape[1], output.shape[1])}"
+            )
+        avoid = (dvalues, inputs, weights, biases)
+        get, dtype = self._buffers.get, self.dtype
+        dinputs = get("dinputs", inputs.shape, dtype, avoid)
+        dweights = get("dweights", weights.shape, dtype, avoid)
+        dbiases = get("dbiases", biases.shape, dtype, avoid)
         if self._relu:
-            dz = get("dz", dvalues.shape, self.dtype, avoid)
-            functional._backward(dvalues, self.inputs, self.weights, self.output,
-                                 dinputs, dweights, dbiases, dz)
+            dz = get("dz", output.shape, dtype, avoid)
+            self._kernels.dense_relu_backward(dvalues, inputs, weights, output, dz,
+                                              dinputs, dweights, dbiases)
         else:
-            functional.dense_backward(dvalues, self.inputs, self.weights,
-                                      dinputs=dinputs, dweights=dweights, dbiases=dbiases)
-        self._add_regularization(dweights, dbiases)
-        self.dinputs, self.dweights, self.dbiases = dinputs, dweights, dbiases
-
-    def _add_regularization(self, dweights, dbiases):
-        regularization_grad = KERNELS[self.dtype].regularization_grad
+            self._kernels.dense_backward(dvalues, inputs, weights, dinputs, dweights, dbiases)
         if self.weight_regularizer_l1 or self.weight_regularizer_l2:
-            regularization_grad(
-                np.ascontiguousarray(self.weights).reshape(-1), dweights.reshape(-1),
-                self.weight_regularizer_l1, self.weight_regularizer_l2,
-            )
+            self._kernels.regularization_grad(weights, dweights, self.weight_regularizer_l1,
+                                              self.weight_regularizer_l2)
         if self.bias_regularizer_l1 or self.bias_regularizer_l2:
-            regularization_grad(
-                np.ascontiguousarray(self.biases).reshape(-1), dbiases.reshape(-1),
-                self.bias_regularizer_l1, self.bias_regularizer_l2,
-            )
+            self._kernels.regularization_grad(biases, dbiases, self.bias_regularizer_l1,
+                                              self.bias_regularizer_l2)
+        self.dinputs, self.dweights, self.dbiases = dinputs, dweights, dbiases
 
     def get_parameters(self):
         """``(weights, biases)``, as in the book."""
@@ -221,25 +249,29 @@ class ReLU:
 
     def forward(self, inputs, training=False):
         """Set ``inputs`` and ``output``; return ``output`` (overwritten by the next call)."""
-        inputs = _as_layer_array(inputs, "inputs", None)
-        out = self._buffers.get("output", inputs.shape, inputs.dtype, avoid=(inputs,))
-        self.output = functional.relu_forward(inputs, out=out)
+        if not (type(inputs) is np.ndarray and inputs.dtype in FLOAT_DTYPES):
+            inputs = _as_layer_array(inputs, "inputs", None)
+        inputs = _as_layer_array(inputs, "inputs", inputs.dtype)
+        out = self._buffers.get("output", inputs.shape, inputs.dtype, (inputs,))
+        KERNELS[inputs.dtype].relu_forward(_as_2d(inputs), _as_2d(out))
         self.inputs = inputs
-        return self.output
+        self.output = out
+        return out
 
     def backward(self, dvalues):
         """Set ``dinputs``: ``dvalues`` where ``inputs > 0``, else 0."""
-        if self.inputs is None:
+        inputs = self.inputs
+        if inputs is None:
             raise RuntimeError("ReLU.backward called before forward")
-        dvalues = _as_layer_array(dvalues, "dvalues", self.inputs.dtype)
-        if dvalues.shape != self.inputs.shape:
+        dvalues = _as_layer_array(dvalues, "dvalues", inputs.dtype)
+        if dvalues.shape != inputs.shape:
             raise ValueError(
-                f"dvalues must have the shape of this layer's inputs {self.inputs.shape}, "
+                f"dvalues must have the shape of this layer's inputs {inputs.shape}, "
                 f"got {dvalues.shape}"
             )
-        out = self._buffers.get("dinputs", dvalues.shape, dvalues.dtype,
-                                avoid=(dvalues, self.inputs))
-        self.dinputs = functional.relu_backward(dvalues, self.inputs, out=out)
+        out = self._buffers.get("dinputs", inputs.shape, inputs.dtype, (dvalues, inputs))
+        KERNELS[inputs.dtype].relu_backward(_as_2d(dvalues), _as_2d(inputs), _as_2d(out))
+        self.dinputs = out
 
     def __repr__(self):
         return "ReLU()"

@@ -1,0 +1,259 @@
+"""Race fastbp against the book-style numpy reference: ``python -m fastbp.bench``.
+
+One step is a full Dense+ReLU forward and backward pass: ``fastbp.DenseReLU`` against
+``fastbp.reference``'s Layer_Dense + Activation_ReLU, both built from the same seed.
+
+How it measures, for each size and dtype:
+
+* both layers run one step first and their results are compared (a benchmark of a wrong
+  answer is worth nothing);
+* a batch of ``n`` steps is sized so that one reference batch takes about 20 ms;
+* reference and fastbp batches then alternate ``--repeat`` times in this one process (the
+  order flips each round), so both see the same machine noise;
+* the table gives the median time per step of each, and the median of the paired ratios
+  reference/fastbp, with the spread of those ratios (25th-75th percentile).
+
+The machine, BLAS libraries and threads (threadpoolctl) are printed above the table, and
+whether OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE were set (they change numpy's BLAS kernels).
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import fastbp
+from fastbp import reference
+
+# (samples, inputs, neurons): the book's spiral layer and its output layer, an MNIST-sized
+# hidden layer at a small and a larger batch, and one large square layer.
+DEFAULT_SIZES = [(300, 2, 64), (300, 64, 3), (32, 784, 128), (256, 784, 256),
+                 (1024, 1024, 1024)]
+DTYPES = {"float64": np.float64, "float32": np.float32}
+BATCH_SECONDS = 0.02
+
+
+def _parse_size(text):
+    try:
+        samples, inputs, neurons = (int(p) for p in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"size {text!r} must be SAMPLESxINPUTSxNEURONS, e.g. 300x2x64"
+        ) from None
+    if min(samples, inputs, neurons) < 1:
+        raise argparse.ArgumentTypeError(f"size {text!r}: every dimension must be >= 1")
+    return samples, inputs, neurons
+
+
+def _parse_list(kind):
+    def parse(text):
+        return [kind(item) for item in text.split(",") if item]
+    return parse
+
+
+def size_label(size):
+    samples, inputs, neurons = size
+    return f"{samples}, {inputs}\u2192{neurons}"
+
+
+def machine_info():
+    """What the figures depend on: CPU, versions, BLAS builds and threads, OpenBLAS env."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    blas = [
+        {key: lib.get(key) for key in ("internal_api", "version", "architecture",
+                                       "num_threads", "prefix", "filepath")}
+        for lib in threadpool_info() if lib.get("user_api") == "blas"
+    ]
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "fastbp": fastbp.__version__,
+        "blas": blas,
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+    }
+
+
+def _make_case(size, dtype, seed=0):
+    samples, inputs, neurons = size
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((samples, inputs)).astype(dtype)
+    dvalues = rng.standard_normal((samples, neurons)).astype(dtype)
+    ref = reference.DenseReLU(inputs, neurons, dtype=dtype, rng=seed)
+    fast = fastbp.DenseReLU(inputs, neurons, dtype=dtype, rng=seed)
+    # Non-zero biases, so that the bias path is exercised too.
+    biases = (0.01 * rng.standard_normal((1, neurons))).astype(dtype)
+    ref.dense.biases = biases.copy()
+    fast.biases = biases.copy()
+    return X, dvalues, ref, fast
+
+
+def _step(layer, X, dvalues):
+    layer.forward(X)
+    layer.backward(dvalues)
+
+
+def check_agreement(ref, fast, X, dvalues):
+    """Largest error of fastbp's step relative to the reference's scale, over all outputs."""
+    _step(ref, X, dvalues)
+    _step(fast, X, dvalues)
+    worst = 0.0
+    for name in ("output", "dinputs", "dweights", "dbiases"):
+        r = np.asarray(getattr(ref, name), dtype=np.float64)
+        f = np.asarray(getattr(fast, name), dtype=np.float64)
+        scale = max(float(np.abs(r).max(initial=0.0)), 1e-30)
+        worst = max(worst, float(np.abs(r - f).max(initial=0.0)) / scale)
+    return worst
+
+
+def _time_batch(layer, X, dvalues, n):
+    start = time.perf_counter()
+    for _ in range(n):
+        layer.forward(X)
+        layer.backward(dvalues)
+    return (time.perf_counter() - start) / n
+
+
+def measure(size, dtype, repeat):
+    """Interleaved timing of one configuration; returns a result dict."""
+    X, dvalues, ref, fast = _make_case(size, dtype)
+    error = check_agreement(ref, fast, X, dvalues)
+    # Batch size: enough reference steps for ~20 ms, and the same count for fastbp.
+    one = _time_batch(ref, X, dvalues, 1)
+    n = max(1, int(BATCH_SECONDS / max(one, 1e-9)))
+    _time_batch(fast, X, dvalues, n)  # warm-up (buffers, caches, BLAS threads)
+    ref_times, fast_times = [], []
+    for r in range(repeat):
+        if r % 2 == 0:
+            ref_times.append(_time_batch(ref, X, dvalues, n))
+            fast_times.append(_time_batch(fast, X, dvalues, n))
+        else:
+            fast_times.append(_time_batch(fast, X, dvalues, n))
+            ref_times.append(_time_batch(ref, X, dvalues, n))
+    ratios = np.array(ref_times) / np.array(fast_times)
+    samples, inputs, neurons = size
+    flops = 3 * 2 * samples * inputs * neurons  # forward product + two backward products
+    fast_median = float(np.median(fast_times))
+    return {
+        "size": list(size),
+        "dtype": np.dtype(dtype).name,
+        "steps_per_batch": n,
+        "repeat": repeat,
+        "reference_s": float(np.median(ref_times)),
+        "fastbp_s": fast_median,
+        "speedup": float(np.median(ratios)),
+        "speedup_p25": float(np.percentile(ratios, 25)),
+        "speedup_p75": float(np.percentile(ratios, 75)),
+        "fastbp_gflops": flops / fast_median / 1e9,
+        "max_rel_error": error,
+    }
+
+
+def _format_time(seconds):
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:8.1f} µs"
+    return f"{seconds * 1e3:8.2f} ms"
+
+
+def format_table(results):
+    header = (f"{'threads':>7}  {'dtype':<7}  {'samples, in→out':<17}  {'reference':>11}  "
+              f"{'fastbp':>11}  {'speedup':>8}  {'(p25-p75)':>13}  {'GFLOP/s':>8}  "
+              f"{'rel.err':>8}")
+    lines = [header, "-" * len(header)]
+    for res in results:
+        lines.append(
+            f"{res['threads']!s:>7}  {res['dtype']:<7}  {size_label(res['size']):<17}  "
+            f"{_format_time(res['reference_s']):>11}  {_format_time(res['fastbp_s']):>11}  "
+            f"{res['speedup']:7.2f}×  "
+            f"({res['speedup_p25']:5.2f}-{res['speedup_p75']:5.2f})  "
+            f"{res['fastbp_gflops']:8.1f}  {res['max_rel_error']:8.1e}"
+        )
+    return "\n".join(lines)
+
+
+def format_machine(info):
+    lines = [f"CPU: {info['cpu']} ({info['cpu_count']} logical cores)",
+             f"Python {info['python']}, numpy {info['numpy']}, fastbp {info['fastbp']}"]
+    for lib in info["blas"]:
+        lines.append(
+            f"BLAS: {lib['internal_api']} {lib['version']} ({lib['architecture']} kernels, "
+            f"{lib['num_threads']} threads) {os.path.basename(lib['filepath'] or '')}"
+        )
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        value = info[var]
+        lines.append(f"{var}: {'not set' if value is None else repr(value)}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m fastbp.bench",
+        description="Time one Dense+ReLU forward+backward step: fastbp against the "
+                    "book-style numpy reference, interleaved in one process.",
+    )
+    parser.add_argument("--sizes", type=_parse_list(_parse_size), default=DEFAULT_SIZES,
+                        metavar="SxIxN[,...]",
+                        help="layer sizes as samples x inputs x neurons "
+                             "(default: 300x2x64,300x64x3,32x784x128,256x784x256,"
+                             "1024x1024x1024)")
+    parser.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
+    parser.add_argument("--threads", type=_parse_list(int), default=None, metavar="N[,N...]",
+                        help="BLAS threads for numpy's and scipy's BLAS alike (threadpoolctl); "
+                             "default: leave the BLAS default")
+    parser.add_argument("--repeat", type=int, default=21,
+                        help="interleaved rounds per configuration (default 21)")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be >= 1")
+    if args.threads is not None and any(t < 1 for t in args.threads):
+        parser.error("--threads must be >= 1")
+
+    dtypes = ["float64", "float32"] if args.dtype == "both" else [args.dtype]
+    thread_counts = args.threads or [None]
+    configs = [(t, d, s) for t in thread_counts for d in dtypes for s in args.sizes]
+
+    info = machine_info()
+    print(format_machine(info))
+    print(f"One Dense+ReLU forward+backward step; median of {args.repeat} interleaved rounds.\n",
+          flush=True)
+
+    results = []
+    for index, (threads, dtype, size) in enumerate(configs, 1):
+        print(f"[{index:>2}/{len(configs)}] threads={threads or 'default'} {dtype} "
+              f"{size_label(size)} ...", file=sys.stderr, flush=True)
+        with threadpool_limits(limits=threads, user_api="blas"):
+            res = measure(size, DTYPES[dtype], args.repeat)
+            res["threads"] = threads or max(lib["num_threads"] for lib in info["blas"])
+        results.append(res)
+
+    print(format_table(results))
+    tolerance = {"float64": 1e-10, "float32": 1e-4}
+    wrong = [r for r in results if r["max_rel_error"] > tolerance[r["dtype"]]]
+    if wrong:
+        print("\nWARNING: fastbp disagreed with the reference on: "
+              + ", ".join(f"{r['dtype']} {size_label(r['size'])}" for r in wrong))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "results": results}, f, indent=2)
+        print(f"\nwrote {args.json}")
+    return 1 if wrong else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
