@@ -178,4 +178,6 @@ def dense_relu_backward(dvalues, inputs, weights, output, *, dinputs=None, dweig
     :func:`dense_relu_forward` returned. The ReLU mask and the bias gradient are done in one
     pass, then both products. Returns ``(dinputs, dweights, dbiases)``.
     """
+    # None here would silently mean "no ReLU" inside _backward: refuse it first.
+    output = as_float_array(output, "output")
     return _backward(dvalues, inputs, weights, output, dinputs, dweights, dbiases)

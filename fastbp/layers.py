@@ -44,7 +44,7 @@ def _as_layer_array(value, name, dtype):
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     if dtype is None:
         dtype = arr.dtype if arr.dtype in FLOAT_DTYPES else _FLOAT64
-    return np.ascontiguousarray(arr, dtype=dtype)
+    return np.asarray(arr, dtype=dtype, order="C")  # (ascontiguousarray would make 0-d 1-D)
 
 
 def _as_2d(arr):

@@ -11,19 +11,21 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import fastbp
+from fastbp import _kernels
 from fastbp import reference as R
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 DTYPES = [pytest.param(F64, id="float64"), pytest.param(F32, id="float32")]
 RTOL = {F64: 1e-12, F32: 1e-5}
 
-# The kernels' threshold (fastbp/_kernels.pyx): products with m·n <= S and m·n·k <= S run as
-# plain loops, larger ones through BLAS.
-SMALL_PRODUCT = 65536
+# The kernels run a product with m·n <= S and m·n·k <= S multiply-adds as plain loops, larger
+# ones through BLAS (fastbp/_kernels.pyx, SMALL_PRODUCT). S has been 65536 and is now 4096:
+# the shapes below lie on both sides of both values.
+THRESHOLDS = (4096, 65536)
 
 
-def _is_small(m, n, k):
-    return m * n <= SMALL_PRODUCT and m * n * k <= SMALL_PRODUCT
+def _is_small(m, n, k, threshold):
+    return m * n <= threshold and m * n * k <= threshold
 
 
 def _products(shape):
@@ -32,21 +34,50 @@ def _products(shape):
     return {"forward": (m, n, k), "dweights": (k, n, m), "dinputs": (m, k, n)}
 
 
+def _all_small(shape, threshold):
+    return all(_is_small(*p, threshold) for p in _products(shape).values())
+
+
+def current_small_product():
+    """The kernels' threshold, read through the benchmarks' hook; None if there is none."""
+    setter = getattr(_kernels, "_set_small_product", None)
+    if setter is None:
+        return None
+    old = setter(0)
+    setter(old)
+    return old
+
+
 # (n_samples, n_inputs, n_neurons)
-SMALL_SHAPES = [
+TINY_SHAPES = [  # loops under either threshold
     (0, 0, 0), (0, 1, 1), (1, 0, 1), (1, 1, 0), (0, 3, 4), (3, 0, 4), (3, 4, 0),
-    (1, 1, 1), (1, 5, 1), (5, 1, 5), (1, 1, 7), (7, 1, 1), (2, 3, 4), (7, 5, 3),
-    (16, 16, 16), (300, 2, 64), (300, 64, 3), (40, 40, 40), (64, 32, 32),
+    (1, 1, 1), (1, 5, 1), (5, 1, 5), (1, 1, 7), (7, 1, 1), (2, 3, 4), (7, 5, 3), (16, 16, 16),
 ]
-LARGE_SHAPES = [
+MID_SHAPES = [  # BLAS above 4096, loops below 65536
+    (16, 16, 17), (300, 2, 64), (300, 64, 3), (40, 40, 40), (64, 32, 32), (1, 5000, 1),
+    (70, 0, 70), (0, 70, 70), (70, 70, 0),
+]
+LARGE_SHAPES = [  # BLAS under either threshold
     (64, 32, 33), (32, 784, 128), (100, 300, 50), (257, 129, 65),
     (300, 0, 300), (0, 300, 300), (300, 300, 0), (1, 70000, 1), (70000, 1, 1), (1, 1, 70000),
 ]
-assert all(_is_small(*p) for s in SMALL_SHAPES for p in _products(s).values())
-assert all(not all(_is_small(*p) for p in _products(s).values()) for s in LARGE_SHAPES)
+assert all(_all_small(s, min(THRESHOLDS)) for s in TINY_SHAPES)
+assert all(_all_small(s, max(THRESHOLDS)) and not _all_small(s, min(THRESHOLDS))
+           for s in MID_SHAPES)
+assert not any(_all_small(s, max(THRESHOLDS)) for s in LARGE_SHAPES)
 
-SHAPES = ([pytest.param(s, id="small-%dx%dx%d" % s) for s in SMALL_SHAPES]
-          + [pytest.param(s, id="blas-%dx%dx%d" % s) for s in LARGE_SHAPES])
+SHAPES = [pytest.param(s, id="%dx%dx%d" % s) for s in TINY_SHAPES + MID_SHAPES + LARGE_SHAPES]
+
+
+def test_shapes_cover_both_kernel_paths():
+    # Guard on the shapes above, against the threshold the installed kernels really use.
+    threshold = current_small_product()
+    if threshold is None:
+        pytest.skip("fastbp._kernels has no _set_small_product hook to read the threshold")
+    all_shapes = TINY_SHAPES + MID_SHAPES + LARGE_SHAPES
+    assert any(_all_small(s, threshold) and min(s) > 0 for s in all_shapes)
+    assert sum(not _all_small(s, threshold) and min(s) > 0 for s in all_shapes) >= 4
+
 
 RELU_SHAPES = [(), (0,), (1,), (7,), (3, 4), (0, 5), (5, 0), (1, 1), (2, 3, 4), (2, 0, 3),
                (70001,), (300, 300)]
@@ -134,7 +165,6 @@ def test_dense_relu_forward(rng, shape, dtype):
     out = fastbp.dense_relu_forward(X, W, b)
     assert_close_to(out, ref, forward_scale(X, W, b), dtype)
     assert (out >= 0).all()
-    assert_array_equal(out == 0, ref == 0) if shape[0] * shape[2] < 10000 else None
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -187,6 +217,64 @@ def test_all_functions_exact(rng, shape, dtype):
     # fastbp's own forward output drives the mask; exact data has many z == 0 exactly.
     assert_grads_equal(fastbp.dense_relu_backward(D, X, W, out),
                        R.dense_relu_backward(D, X, W, b), dtype)
+
+
+@pytest.fixture(params=["loops", "blas"])
+def forced_path(request):
+    """Force every product through the loop kernels, or through BLAS, for one test."""
+    setter = getattr(_kernels, "_set_small_product", None)
+    if setter is None:
+        pytest.skip("fastbp._kernels has no _set_small_product hook")
+    old = setter(2**62 if request.param == "loops" else 0)
+    try:
+        yield request.param
+    finally:
+        setter(old)
+
+
+FORCED_SHAPES = [pytest.param(s, id="%dx%dx%d" % s) for s in
+                 [(1, 1, 1), (7, 5, 3), (0, 3, 4), (3, 0, 4), (3, 4, 0), (16, 16, 17),
+                  (70, 0, 70), (0, 70, 70), (70, 70, 0), (64, 32, 33), (100, 300, 50),
+                  (1, 5000, 1), (5000, 1, 3)]]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", FORCED_SHAPES)
+def test_both_kernel_paths(rng, forced_path, shape, dtype):
+    # exact data: equal to the reference whichever way the products are computed
+    X, W, b, D = dense_data(rng, shape, dtype, "exact")
+    m, k, n = shape
+    out = np.full((m, n), np.nan, dtype)
+    fastbp.dense_forward(X, W, b, out=out)
+    assert_array_equal(out, R.dense_forward(X, W, b))
+    fastbp.dense_relu_forward(X, W, b, out=out)
+    assert_array_equal(out, R.dense_relu_forward(X, W, b))
+    grads = (np.full((m, k), np.nan, dtype), np.full((k, n), np.nan, dtype),
+             np.full((1, n), np.nan, dtype))
+    fastbp.dense_backward(D, X, W, dinputs=grads[0], dweights=grads[1], dbiases=grads[2])
+    assert_grads_equal(grads, R.dense_backward(D, X, W), dtype)
+    for g in grads:
+        g[...] = np.nan
+    fastbp.dense_relu_backward(D, X, W, out, dinputs=grads[0], dweights=grads[1],
+                               dbiases=grads[2])
+    assert_grads_equal(grads, R.dense_relu_backward(D, X, W, b), dtype)
+    # and the layers, which call the kernels directly
+    if k and n:
+        layer, ref = fastbp.DenseReLU(k, n, 0.5, 0.25, dtype=dtype), R.DenseReLU(
+            k, n, 0.5, 0.25, dtype=dtype)
+        ref.dense.weights, ref.dense.biases = W.copy(), b.copy()
+        layer.set_parameters(W, b)
+        assert_array_equal(layer.forward(X), ref.forward(X))
+        layer.backward(D)
+        ref.backward(D)
+        assert_grads_equal((layer.dinputs, layer.dweights, layer.dbiases),
+                           (ref.dinputs, ref.dweights, ref.dbiases), dtype)
+    # random data: within tolerance
+    X, W, b, D = dense_data(rng, shape, dtype)
+    assert_close_to(fastbp.dense_forward(X, W, b), R.dense_forward(X, W, b),
+                    forward_scale(X, W, b), dtype, "dense_forward")
+    assert_grads_close(fastbp.dense_backward(D, X, W), R.dense_backward(D, X, W), D, X, W,
+                       dtype)
 
 
 def test_exact_data_hits_the_relu_boundary(rng):
@@ -476,7 +564,8 @@ def test_dense_relu_special_values(dtype):
         # and one sample at a time: no sum over samples in dweights
         for i in range(len(x)):
             got = fastbp.dense_relu_backward(dv[i:i + 1], x[i:i + 1], w, out[i:i + 1])
-            ref = R.dense_relu_backward(dv[i:i + 1], x[i:i + 1], w, b)
+            with np.errstate(invalid="ignore"):
+                ref = R.dense_relu_backward(dv[i:i + 1], x[i:i + 1], w, b)
             for g, r in zip(got, ref):
                 assert_array_equal(g, r)
 
@@ -568,15 +657,32 @@ def test_out_buffers_with_relaxed_strides(dtype):
     assert_array_equal(db, [[1.0, 1.0]])
 
 
+def _relaxed(shape, dtype):
+    """A C-contiguous NaN buffer of ``shape`` whose size-1 axes have unusual strides."""
+    big = np.full(tuple(3 if s == 1 else s for s in shape), np.nan, dtype)
+    view = big[tuple(slice(None, None, 3) if s == 1 else slice(None) for s in shape)]
+    assert view.shape == shape and view.flags.c_contiguous
+    return view
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(2, 3, 4), (0, 2), (), (1, 1, 1, 1)], ids=str)
-def test_relu_out_buffers_nd(rng, shape, dtype):
+@pytest.mark.parametrize("kind, shape", [
+    pytest.param(kind, shape, id=f"{kind}-{shape}")
+    for shape in [(2, 3, 4), (0, 2), (), (1, 1, 1, 1), (1, 3, 4), (1,)]
+    for kind in ["plain", "relaxed-strides"]
+    if kind == "plain" or 1 in shape
+])
+def test_relu_out_buffers_nd(rng, shape, dtype, kind):
     x = exact(rng, shape, dtype)
     d = exact(rng, shape, dtype)
-    buf = np.full(shape, np.nan, dtype)
+
+    def new_buf():
+        return np.full(shape, np.nan, dtype) if kind == "plain" else _relaxed(shape, dtype)
+
+    buf = new_buf()
     assert fastbp.relu_forward(x, out=buf) is buf
     assert_array_equal(buf, R.relu_forward(x))
-    buf = np.full(shape, np.nan, dtype)
+    buf = new_buf()
     assert fastbp.relu_backward(d, x, out=buf) is buf
     assert_array_equal(buf, R.relu_backward(d, x))
 
@@ -939,6 +1045,16 @@ def test_layers_fed_their_own_buffers(rng, dtype):
     g = relu.dinputs
     relu.backward(g)
     assert_array_equal(relu.dinputs, R.relu_backward(R.relu_backward(y_copy, y_copy), y_copy))
+    # its own gradient as the next input: backward must not write over the inputs it masks by
+    g = relu.dinputs
+    g_copy = g.copy()
+    relu.forward(g)
+    d1, d2 = exact(rng, (4, 3), dtype), exact(rng, (4, 3), dtype)
+    relu.backward(d1)
+    assert_array_equal(relu.dinputs, R.relu_backward(d1, g_copy))
+    assert_array_equal(relu.inputs, g_copy)
+    relu.backward(d2)
+    assert_array_equal(relu.dinputs, R.relu_backward(d2, g_copy))
 
     for cls, rcls in ((fastbp.Dense, R.Dense), (fastbp.DenseReLU, R.DenseReLU)):
         layer = cls(3, 3, dtype=dtype)
@@ -1000,7 +1116,7 @@ def test_layers_do_not_modify_their_arguments(rng, dtype):
         assert_array_equal(X, Xc)
         assert_array_equal(D, Dc)
     relu = fastbp.ReLU()
-    Xc, Dc = X.copy(), X.copy()
+    Xc = X.copy()
     relu.forward(X)
     relu.backward(X)  # the book's backward copies dvalues before masking
     assert_array_equal(X, Xc)
@@ -1022,3 +1138,60 @@ def test_layers_read_only_arguments(rng):
     assert_array_equal(relu.forward(X), R.relu_forward(X))
     relu.backward(X)
     assert_array_equal(relu.dinputs, R.relu_backward(X, X))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cls", [fastbp.Dense, fastbp.DenseReLU])
+def test_layer_parameters_assigned_as_other_types(rng, cls, dtype):
+    # The book assigns weights and biases directly (nnfs makes them float32): a layer
+    # computes in its own dtype whatever it was given.
+    other = F32 if dtype == F64 else F64
+    W = exact(rng, (4, 3), dtype, 0.25)
+    b = exact(rng, (1, 3), dtype, 0.125, 8)
+    X = exact(rng, (5, 4), dtype)
+    D = exact(rng, (5, 3), dtype)
+    ref = (R.DenseReLU if cls is fastbp.DenseReLU else R.Dense)(4, 3, 0.5, 0.25, dtype=dtype)
+    ref_target = getattr(ref, "dense", ref)
+    ref_target.weights, ref_target.biases = W.copy(), b.copy()
+    ref.forward(X)
+    ref.backward(D)
+    for weights, biases in ((W.astype(other), b.astype(other)),  # the other float dtype
+                            (W.tolist(), b.tolist()),  # lists
+                            (np.asfortranarray(W), b[:, ::-1][:, ::-1]),  # layouts
+                            ((W * 4).astype(np.int64) / 4, b)):
+        layer = cls(4, 3, 0.5, 0.25, dtype=dtype)
+        layer.weights, layer.biases = weights, biases
+        out = layer.forward(X)
+        assert out.dtype == dtype
+        assert_array_equal(out, ref.output)
+        layer.backward(D)
+        assert_grads_equal((layer.dinputs, layer.dweights, layer.dbiases),
+                           (ref.dinputs, ref.dweights, ref.dbiases), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", RELU_SHAPES, ids=str)
+def test_relu_layer_any_shape(rng, shape, dtype):
+    # Activation_ReLU works elementwise on any shape, as the book's does: the output and the
+    # gradient have the shape of the input.
+    x = exact(rng, shape, dtype)
+    d = exact(rng, shape, dtype)
+    relu, ref = fastbp.ReLU(), R.ReLU()
+    out = relu.forward(x)
+    ref_out = np.asarray(ref.forward(x))
+    assert out.shape == x.shape and out.dtype == dtype
+    assert_array_equal(out, ref_out)
+    relu.backward(d)
+    ref.backward(d)
+    assert relu.dinputs.shape == x.shape and relu.dinputs.dtype == dtype
+    assert_array_equal(relu.dinputs, ref.dinputs)
+
+
+def test_relu_layer_python_scalar():
+    # The book's Activation_ReLU gives np.maximum(0, x): a scalar stays 0-d, as it does in
+    # fastbp.relu_forward; the layer must not turn it into shape (1,).
+    relu = fastbp.ReLU()
+    for value, want in ((-3.0, 0.0), (2.5, 2.5), (np.float32(-1.0), 0.0)):
+        out = relu.forward(value)
+        assert np.shape(out) == ()
+        assert_array_equal(out, want)
