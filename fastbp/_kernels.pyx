@@ -26,7 +26,7 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 # Products with at most this many multiply-adds (m·n·k) run as plain loops: below it, a BLAS
 # call costs more than its arithmetic. The book's spiral layer (300×2→64, 300×64→3) is below.
-cdef Py_ssize_t SMALL_PRODUCT = 4096
+cdef Py_ssize_t SMALL_PRODUCT = 512
 
 
 cdef inline bint _is_small(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:

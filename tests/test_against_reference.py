@@ -19,9 +19,9 @@ DTYPES = [pytest.param(F64, id="float64"), pytest.param(F32, id="float32")]
 RTOL = {F64: 1e-12, F32: 1e-5}
 
 # The kernels run a product with m·n <= S and m·n·k <= S multiply-adds as plain loops, larger
-# ones through BLAS (fastbp/_kernels.pyx, SMALL_PRODUCT). S has been 65536 and is now 4096:
-# the shapes below lie on both sides of both values.
-THRESHOLDS = (4096, 65536)
+# ones through BLAS (fastbp/_kernels.pyx, SMALL_PRODUCT). S has been 65536 and 4096 and is
+# now 512: the shapes below lie on both sides of the lowest and the highest.
+THRESHOLDS = (512, 65536)
 
 
 def _is_small(m, n, k, threshold):
@@ -51,10 +51,10 @@ def current_small_product():
 # (n_samples, n_inputs, n_neurons)
 TINY_SHAPES = [  # loops under either threshold
     (0, 0, 0), (0, 1, 1), (1, 0, 1), (1, 1, 0), (0, 3, 4), (3, 0, 4), (3, 4, 0),
-    (1, 1, 1), (1, 5, 1), (5, 1, 5), (1, 1, 7), (7, 1, 1), (2, 3, 4), (7, 5, 3), (16, 16, 16),
+    (1, 1, 1), (1, 5, 1), (5, 1, 5), (1, 1, 7), (7, 1, 1), (2, 3, 4), (7, 5, 3), (8, 8, 8),
 ]
-MID_SHAPES = [  # BLAS above 4096, loops below 65536
-    (16, 16, 17), (300, 2, 64), (300, 64, 3), (40, 40, 40), (64, 32, 32), (1, 5000, 1),
+MID_SHAPES = [  # BLAS above 512, loops below 65536
+    (16, 16, 16), (16, 16, 17), (300, 2, 64), (300, 64, 3), (40, 40, 40), (64, 32, 32), (1, 5000, 1),
     (70, 0, 70), (0, 70, 70), (70, 70, 0),
 ]
 LARGE_SHAPES = [  # BLAS under either threshold
