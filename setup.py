@@ -3,10 +3,14 @@
 Compiler directives live here and nowhere else. ``FASTBP_DEBUG=1`` at build time turns
 bounds, wraparound and initialization checks back on (a slow build for hunting memory bugs);
 ``FASTBP_NATIVE=1`` adds ``-march=native`` for a build that only has to run on this machine.
-The default build runs on any x86-64 (or other) machine.
+
+The default build runs on any x86-64 (or other) machine. On x86-64, the kernels are also
+built a second time as ``fastbp._kernels_avx2`` with ``-march=x86-64-v3``; fastbp picks that
+one at import when the CPU has AVX2 and FMA (``FASTBP_KERNELS=baseline`` forces the other).
 """
 
 import os
+import platform
 
 import numpy
 from Cython.Build import cythonize
@@ -30,21 +34,27 @@ COMPILER_DIRECTIVES = {
 }
 
 # No -ffast-math: it links crtfastmath, which turns on flush-to-zero for the whole process.
-extra_compile_args = ["-O3"] if os.name != "nt" else []
-if DEBUG:
-    extra_compile_args = ["-O0", "-g"] if os.name != "nt" else []
-if NATIVE:
+# No contraction of a*b + c into FMA either: both kernel builds then round alike.
+GCC_LIKE = os.name != "nt"
+extra_compile_args = ["-O3", "-ffp-contract=off"] if GCC_LIKE else []
+if DEBUG and GCC_LIKE:
+    extra_compile_args = ["-O0", "-g"]
+if NATIVE and GCC_LIKE:
     extra_compile_args.append("-march=native")
+
+variants = {"_kernels": [], "_overlap": []}
+if GCC_LIKE and platform.machine().lower() in ("x86_64", "amd64") and not NATIVE:
+    variants["_kernels_avx2"] = ["-march=x86-64-v3"]
 
 extensions = [
     Extension(
         f"fastbp.{name}",
         [f"fastbp/{name}.pyx"],
         include_dirs=[numpy.get_include()],
-        extra_compile_args=extra_compile_args,
+        extra_compile_args=extra_compile_args + flags,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
-    for name in ("_kernels", "_overlap")
+    for name, flags in variants.items()
 ]
 
 setup(

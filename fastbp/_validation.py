@@ -6,9 +6,11 @@ runs: each error is a ``TypeError`` (wrong kind or dtype) or ``ValueError`` (wro
 layout or aliasing) whose message names the argument and shows what was expected and got.
 """
 
+import os
+
 import numpy as np
 
-from . import _kernels
+from . import _kernels as _baseline_kernels
 from ._overlap import may_overlap
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -28,18 +30,58 @@ _KERNEL_NAMES = (
 )
 
 
+def _cpu_has(*features):
+    try:  # numpy's own runtime CPU detection (it also checks that the OS saves AVX state)
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:
+        return False
+    return all(__cpu_features__.get(f, False) for f in features)
+
+
+def _select_kernels():
+    """The kernel build to use: x86-64-v3 where the CPU has it, else the baseline.
+
+    ``FASTBP_KERNELS=baseline`` (or ``avx2``) in the environment forces one.
+    """
+    wanted = os.environ.get("FASTBP_KERNELS", "").strip().lower()
+    if wanted not in ("", "baseline", "avx2"):
+        raise ImportError(f"FASTBP_KERNELS must be 'baseline' or 'avx2', got {wanted!r}")
+    if wanted == "baseline":
+        return _baseline_kernels
+    try:
+        from . import _kernels_avx2
+    except ImportError:
+        _kernels_avx2 = None
+    if wanted == "avx2":
+        if _kernels_avx2 is None or not _cpu_has("AVX2", "FMA3"):
+            raise ImportError("FASTBP_KERNELS=avx2, but that build or the CPU support is missing")
+        return _kernels_avx2
+    if _kernels_avx2 is not None and _cpu_has("AVX", "AVX2", "FMA3", "F16C", "BMI2"):
+        return _kernels_avx2
+    return _baseline_kernels
+
+
+kernels_module = _select_kernels()
+KERNEL_VARIANT = "avx2" if kernels_module is not _baseline_kernels else "baseline"
+
+
 class _KernelSet:
     __slots__ = _KERNEL_NAMES
 
-    def __init__(self, ctype):
+    def __init__(self, module, ctype):
         for name in _KERNEL_NAMES:
-            setattr(self, name, getattr(_kernels, name)[ctype])
+            setattr(self, name, getattr(module, name)[ctype])
 
 
-KERNELS = {
-    np.dtype(np.float32): _KernelSet("float"),
-    np.dtype(np.float64): _KernelSet("double"),
-}
+def kernel_sets(module):
+    """Per-dtype specializations of a kernels module's entry points."""
+    return {
+        np.dtype(np.float32): _KernelSet(module, "float"),
+        np.dtype(np.float64): _KernelSet(module, "double"),
+    }
+
+
+KERNELS = kernel_sets(kernels_module)
 
 
 def as_float_array(value, name):

@@ -36,6 +36,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastbp
 from fastbp import reference
+from fastbp._validation import KERNEL_VARIANT
 
 # (samples, inputs, neurons): the book's spiral layer and its output layer, an MNIST-sized
 # hidden layer at a small and a larger batch, and one large square layer.
@@ -91,6 +92,7 @@ def machine_info():
         "python": platform.python_version(),
         "numpy": np.__version__,
         "fastbp": fastbp.__version__,
+        "fastbp_kernels": KERNEL_VARIANT,
         "blas": blas,
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
@@ -197,7 +199,8 @@ def format_table(results):
 
 def format_machine(info):
     lines = [f"CPU: {info['cpu']} ({info['cpu_count']} logical cores)",
-             f"Python {info['python']}, numpy {info['numpy']}, fastbp {info['fastbp']}"]
+             f"Python {info['python']}, numpy {info['numpy']}, fastbp {info['fastbp']} "
+             f"({info['fastbp_kernels']} kernels)"]
     for lib in info["blas"]:
         lines.append(
             f"BLAS: {lib['internal_api']} {lib['version']} ({lib['architecture']} kernels, "

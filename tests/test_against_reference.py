@@ -11,7 +11,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import fastbp
-from fastbp import _kernels
+from fastbp._validation import kernels_module as _kernels  # the build in use (avx2 or baseline)
 from fastbp import reference as R
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
