@@ -10,6 +10,10 @@ Layers, with the book's attributes (``weights``, ``biases``, ``output``, ``dinpu
 
     Dense (alias Layer_Dense), ReLU (alias Activation_ReLU), DenseReLU
 
+Training (chapters 10-22): ``SoftmaxCrossEntropy`` (and ``Softmax``,
+``CategoricalCrossentropy``), the optimizers ``SGD``, ``Adagrad``, ``RMSprop``, ``Adam``, and
+``Model``; ``fastbp.datasets.spiral_data``; ``python -m fastbp.train`` for the chapter-10 demo.
+
 ``fastbp.reference`` holds the same computations in plain numpy, the book's way.
 """
 
@@ -22,6 +26,25 @@ from .functional import (
     relu_forward,
 )
 from .layers import Activation_ReLU, Dense, DenseReLU, Layer_Dense, ReLU
+from .losses import (
+    Activation_Softmax,
+    Activation_Softmax_Loss_CategoricalCrossentropy,
+    CategoricalCrossentropy,
+    Loss_CategoricalCrossentropy,
+    Softmax,
+    SoftmaxCrossEntropy,
+)
+from .model import Model
+from .optimizers import (
+    SGD,
+    Adagrad,
+    Adam,
+    Optimizer_Adagrad,
+    Optimizer_Adam,
+    Optimizer_RMSprop,
+    Optimizer_SGD,
+    RMSprop,
+)
 
 __version__ = "0.1.0"
 
@@ -37,4 +60,19 @@ __all__ = [
     "ReLU",
     "Layer_Dense",
     "Activation_ReLU",
+    "Softmax",
+    "CategoricalCrossentropy",
+    "SoftmaxCrossEntropy",
+    "Activation_Softmax",
+    "Loss_CategoricalCrossentropy",
+    "Activation_Softmax_Loss_CategoricalCrossentropy",
+    "SGD",
+    "Adagrad",
+    "RMSprop",
+    "Adam",
+    "Optimizer_SGD",
+    "Optimizer_Adagrad",
+    "Optimizer_RMSprop",
+    "Optimizer_Adam",
+    "Model",
 ]

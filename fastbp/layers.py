@@ -42,6 +42,12 @@ def _as_layer_array(value, name, dtype):
         raise ValueError(f"{name} could not be converted to an array: {exc}") from None
     if arr.dtype.kind not in _CONVERTIBLE_KINDS:
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if any(d > BLAS_MAX_DIM for d in arr.shape):
+        # Checked before the copy below, which could be of a huge zero-stride view.
+        raise ValueError(
+            f"{name} has shape {arr.shape}: each dimension must be at most {BLAS_MAX_DIM} "
+            "(BLAS indexes with 32-bit integers)"
+        )
     if dtype is None:
         dtype = arr.dtype if arr.dtype in FLOAT_DTYPES else _FLOAT64
     return np.asarray(arr, dtype=dtype, order="C")  # (ascontiguousarray would make 0-d 1-D)
@@ -160,11 +166,6 @@ class Dense:
             raise ValueError(
                 f"inputs must have shape (n_samples, {weights.shape[0]}) for this layer's "
                 f"{weights.shape[0]} inputs, got {inputs.shape}"
-            )
-        if inputs.shape[0] > BLAS_MAX_DIM:
-            raise ValueError(
-                f"inputs has shape {inputs.shape}: at most {BLAS_MAX_DIM} samples "
-                "(BLAS indexes with 32-bit integers)"
             )
         out = self._buffers.get("output", (inputs.shape[0], weights.shape[1]), self.dtype,
                                 (inputs, weights, biases))

@@ -1,0 +1,110 @@
+"""Softmax and softmax cross-entropy kernels: the book's
+Activation_Softmax_Loss_CategoricalCrossentropy in one pass per row.
+
+Design
+------
+As in _kernels.pyx: ``cdef ... noexcept nogil`` over C-contiguous typed memoryviews,
+float32/float64 by ``cython.floating``, no checks and no allocation. fastbp/losses.py checks
+shapes, labels (integers in range, or one-hot rows of the right width) and allocates.
+
+Each row: subtract the row max (so exp never overflows), exponentiate, divide by the sum,
+in the book's order of operations; the loss clips the probability of the true class to
+[1e-7, 1 - 1e-7] before the log, as the book does.
+"""
+
+from cython cimport floating
+from libc.math cimport exp, expf, log, logf
+
+cdef double CLIP = 1e-7
+
+
+cdef inline floating _exp(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+
+cdef inline floating _log(floating x) noexcept nogil:
+    if floating is float:
+        return logf(x)
+    else:
+        return log(x)
+
+
+cdef inline floating _clip(floating p) noexcept nogil:
+    cdef floating lo = <floating> CLIP, hi = <floating> (1 - CLIP)
+    return lo if p < lo else (hi if p > hi else p)
+
+
+cdef void softmax_kernel(const floating[:, ::1] logits, floating[:, ::1] probs) noexcept nogil:
+    """probs[i] := exp(logits[i] - max(logits[i])) / Σ exp(logits[i] - max(logits[i]))."""
+    cdef Py_ssize_t i, j, n = logits.shape[1]
+    cdef floating m, s
+    cdef const floating *x
+    cdef floating *p
+    if n == 0:
+        return
+    for i in range(logits.shape[0]):
+        x = &logits[i, 0]
+        p = &probs[i, 0]
+        m = x[0]
+        for j in range(1, n):
+            # np.max propagates NaN: so does this (a NaN row stays NaN).
+            if x[j] > m or x[j] != x[j]:
+                m = x[j]
+        s = 0
+        for j in range(n):
+            p[j] = _exp(x[j] - m)
+            s = s + p[j]
+        for j in range(n):
+            p[j] = p[j] / s
+
+
+def softmax(const floating[:, ::1] logits, floating[:, ::1] probs):
+    """probs := softmax of each row of logits."""
+    with nogil:
+        softmax_kernel(logits, probs)
+
+
+def softmax_crossentropy_sparse(const floating[:, ::1] logits, const long[::1] labels,
+                                floating[:, ::1] probs):
+    """probs := softmax(logits); return mean_i -log(clip(probs[i, labels[i]]))."""
+    cdef Py_ssize_t i
+    cdef double total = 0
+    with nogil:
+        softmax_kernel(logits, probs)
+        for i in range(probs.shape[0]):
+            total += -_log(_clip(probs[i, labels[i]]))
+    return total / probs.shape[0] if probs.shape[0] else float("nan")
+
+
+def softmax_crossentropy_onehot(const floating[:, ::1] logits, const floating[:, ::1] onehot,
+                                floating[:, ::1] probs):
+    """probs := softmax(logits); return mean_i -log(Σ_j clip(probs[i, j])·onehot[i, j])."""
+    cdef Py_ssize_t i, j
+    cdef floating c
+    cdef double total = 0
+    with nogil:
+        softmax_kernel(logits, probs)
+        for i in range(probs.shape[0]):
+            c = 0
+            for j in range(probs.shape[1]):
+                c = c + _clip(probs[i, j]) * onehot[i, j]
+            total += -_log(c)
+    return total / probs.shape[0] if probs.shape[0] else float("nan")
+
+
+def softmax_crossentropy_backward(const floating[:, ::1] dvalues, const long[::1] labels,
+                                  floating[:, ::1] dinputs):
+    """dinputs := (dvalues - one_hot(labels)) / n_samples (dvalues: the probabilities)."""
+    cdef Py_ssize_t i, j, n = dvalues.shape[0]
+    cdef floating scale
+    with nogil:
+        for i in range(n):
+            for j in range(dvalues.shape[1]):
+                dinputs[i, j] = dvalues[i, j]
+            dinputs[i, labels[i]] = dinputs[i, labels[i]] - 1
+            # The book divides by the sample count (not multiplies by its inverse).
+            for j in range(dvalues.shape[1]):
+                dinputs[i, j] = dinputs[i, j] / <floating> n

@@ -1,0 +1,203 @@
+"""Softmax and categorical cross-entropy with the book's API, on compiled kernels.
+
+``SoftmaxCrossEntropy`` is the book's Activation_Softmax_Loss_CategoricalCrossentropy:
+``forward(inputs, y_true)`` returns the mean loss and keeps ``output`` (the probabilities);
+``backward(dvalues, y_true)`` sets ``dinputs = (dvalues - one_hot(y_true)) / n_samples``
+(``dvalues`` is normally ``output``). ``Softmax`` and ``CategoricalCrossentropy`` are the
+separate pieces, for networks that need them apart. Labels are sparse (one integer class per
+sample) or one-hot rows. Outputs are buffers reused from call to call, as in fastbp.layers.
+"""
+
+import numpy as np
+
+from . import _loss
+from .layers import _as_layer_array, _Buffers
+
+__all__ = [
+    "Loss",
+    "Softmax",
+    "CategoricalCrossentropy",
+    "SoftmaxCrossEntropy",
+    "Activation_Softmax",
+    "Loss_CategoricalCrossentropy",
+    "Activation_Softmax_Loss_CategoricalCrossentropy",
+]
+
+_LONG = np.dtype(np.long)
+_CLIP = 1e-7
+
+
+def check_labels(y_true, n_samples, n_classes, name="y_true"):
+    """Sparse labels as a C-long array, or one-hot rows as they are: ('sparse'|'onehot', y).
+
+    Raises ValueError/TypeError for the wrong length, non-integer classes, classes out of
+    range, or one-hot rows of the wrong width.
+    """
+    if y_true is None:
+        raise TypeError(f"{name} must be an array of class labels, got None")
+    try:
+        y = np.asarray(y_true)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+    if y.ndim == 1:
+        if y.dtype.kind not in "iu":
+            raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
+        if y.shape[0] != n_samples:
+            raise ValueError(
+                f"{name} must have one label per sample ({n_samples}), got shape {y.shape}"
+            )
+        if y.size and (y.min() < 0 or y.max() >= n_classes):
+            raise ValueError(
+                f"{name} labels must lie in [0, {n_classes}) for {n_classes} classes, "
+                f"got values from {y.min()} to {y.max()}"
+            )
+        return "sparse", np.ascontiguousarray(y, dtype=_LONG)
+    if y.ndim == 2:
+        if y.shape != (n_samples, n_classes):
+            raise ValueError(
+                f"one-hot {name} must have shape (n_samples, n_classes) = "
+                f"{(n_samples, n_classes)}, got {y.shape}"
+            )
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"one-hot {name} must be numeric, got dtype {y.dtype}")
+        return "onehot", y
+    raise ValueError(
+        f"{name} must be 1-D class labels or 2-D one-hot rows, got shape {y.shape}"
+    )
+
+
+class Loss:
+    """Base of the losses: ``calculate`` and the book's ``regularization_loss``."""
+
+    def calculate(self, output, y):
+        """Mean loss over the samples."""
+        return float(np.mean(self.forward(output, y)))
+
+    @staticmethod
+    def regularization_loss(layer):
+        """The book's L1/L2 penalty of one layer: λ·Σ|w| and λ·Σw², weights and biases."""
+        total = 0.0
+        for params, l1, l2 in (
+            (layer.weights, layer.weight_regularizer_l1, layer.weight_regularizer_l2),
+            (layer.biases, layer.bias_regularizer_l1, layer.bias_regularizer_l2),
+        ):
+            if l1 > 0:
+                total += l1 * float(np.sum(np.abs(params)))
+            if l2 > 0:
+                total += l2 * float(np.sum(params * params))
+        return total
+
+
+class Softmax:
+    """Softmax activation over each row (row max subtracted first)."""
+
+    def __init__(self):
+        self.inputs = self.output = self.dinputs = None
+        self._buffers = _Buffers()
+
+    def forward(self, inputs, training=False):
+        inputs = _as_softmax_input(inputs)
+        out = self._buffers.get("output", inputs.shape, inputs.dtype, (inputs,))
+        _loss.softmax(inputs, out)
+        self.inputs, self.output = inputs, out
+        return out
+
+    def backward(self, dvalues):
+        """dinputs = J·dvalues per row, J = diag(p) - p·pᵀ: p·(dvalues - Σ p·dvalues)."""
+        if self.output is None:
+            raise RuntimeError("Softmax.backward called before forward")
+        p = self.output
+        dvalues = _as_layer_array(dvalues, "dvalues", p.dtype)
+        if dvalues.shape != p.shape:
+            raise ValueError(
+                f"dvalues must have the shape of the output {p.shape}, got {dvalues.shape}"
+            )
+        self.dinputs = p * (dvalues - np.sum(p * dvalues, axis=1, keepdims=True))
+
+    @staticmethod
+    def predictions(outputs):
+        return np.argmax(outputs, axis=1)
+
+
+def _as_softmax_input(inputs):
+    if not (type(inputs) is np.ndarray and inputs.dtype in (np.float32, np.float64)):
+        inputs = _as_layer_array(inputs, "inputs", None)
+    inputs = _as_layer_array(inputs, "inputs", inputs.dtype)
+    if inputs.ndim != 2:
+        raise ValueError(f"inputs must be 2-D (n_samples, n_classes), got shape {inputs.shape}")
+    return inputs
+
+
+class CategoricalCrossentropy(Loss):
+    """Categorical cross-entropy of predicted probabilities, clipped to [1e-7, 1 - 1e-7]."""
+
+    def forward(self, y_pred, y_true):
+        """Per-sample losses."""
+        y_pred = _as_softmax_input(y_pred)
+        kind, y = check_labels(y_true, *y_pred.shape)
+        clipped = np.clip(y_pred, _CLIP, 1 - _CLIP)
+        if kind == "sparse":
+            confidences = clipped[np.arange(len(y)), y]
+        else:
+            confidences = np.sum(clipped * y, axis=1)
+        return -np.log(confidences)
+
+    def backward(self, dvalues, y_true):
+        dvalues = _as_softmax_input(dvalues)
+        samples, labels = dvalues.shape
+        kind, y = check_labels(y_true, samples, labels)
+        if kind == "sparse":
+            y = np.eye(labels, dtype=dvalues.dtype)[y]
+        self.dinputs = -y / dvalues / samples
+
+
+class SoftmaxCrossEntropy(Loss):
+    """Softmax + categorical cross-entropy in one kernel, the book's combined class."""
+
+    def __init__(self):
+        self.output = self.dinputs = None
+        self._buffers = _Buffers()
+
+    def forward(self, inputs, y_true):
+        """Set ``output`` (probabilities) and return the mean loss."""
+        inputs = _as_softmax_input(inputs)
+        return self._forward(inputs, *prepare_labels(y_true, inputs))
+
+    def backward(self, dvalues, y_true):
+        """Set ``dinputs = (dvalues - one_hot(y_true)) / n_samples``."""
+        dvalues = _as_softmax_input(dvalues)
+        self._backward(dvalues, prepare_labels(y_true, dvalues)[2])
+
+    # Checked inputs only, from here on (the Model checks its data once, not every step).
+
+    def _forward(self, inputs, kind, y, labels):
+        out = self._buffers.get("output", inputs.shape, inputs.dtype, (inputs,))
+        if kind == "sparse":
+            loss = _loss.softmax_crossentropy_sparse(inputs, labels, out)
+        else:
+            loss = _loss.softmax_crossentropy_onehot(inputs, y, out)
+        self.output = out
+        return loss
+
+    def _backward(self, dvalues, labels):
+        out = self._buffers.get("dinputs", dvalues.shape, dvalues.dtype, (dvalues,))
+        _loss.softmax_crossentropy_backward(dvalues, labels, out)
+        self.dinputs = out
+
+
+def prepare_labels(y_true, like, name="y_true"):
+    """Check labels against ``like`` (n_samples, n_classes); return (kind, y, labels).
+
+    ``y`` is what the loss reads (one-hot rows as ``like``'s dtype, C-contiguous; or the
+    sparse labels), ``labels`` the class indices as C longs (argmax of one-hot rows).
+    """
+    kind, y = check_labels(y_true, *like.shape, name=name)
+    if kind == "sparse":
+        return kind, y, y
+    y = np.ascontiguousarray(y, dtype=like.dtype)
+    return kind, y, np.ascontiguousarray(np.argmax(y, axis=1), dtype=_LONG)
+
+
+Activation_Softmax = Softmax
+Loss_CategoricalCrossentropy = CategoricalCrossentropy
+Activation_Softmax_Loss_CategoricalCrossentropy = SoftmaxCrossEntropy

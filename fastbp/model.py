@@ -1,0 +1,291 @@
+"""``Model``: the book's chapter 18-22 model object, on fastbp's layers and kernels.
+
+    model = Model()
+    model.add(Dense(2, 64)); model.add(ReLU()); model.add(Dense(64, 3))
+    model.set(loss=SoftmaxCrossEntropy(), optimizer=Adam(learning_rate=0.05, decay=5e-7))
+    model.finalize()
+    model.train(X, y, epochs=10000, print_every=100)
+
+``finalize`` fuses each ``Dense`` followed by ``ReLU`` into one ``DenseReLU`` that shares the
+Dense layer's parameter arrays, and a final ``Softmax`` followed by the categorical
+cross-entropy loss into ``SoftmaxCrossEntropy``, as the book does. Bad data (wrong number of
+features, labels of the wrong length or out of range, one-hot rows of the wrong width) is
+refused before any parameter changes.
+"""
+
+import numpy as np
+
+from .layers import Dense, DenseReLU, ReLU, _as_layer_array
+from .losses import CategoricalCrossentropy, Loss, Softmax, SoftmaxCrossEntropy, prepare_labels
+
+__all__ = ["Model"]
+
+
+def _fused_dense_relu(dense):
+    fused = DenseReLU.__new__(DenseReLU)
+    fused.__dict__.update(dense.__dict__)  # the same weights, biases, regularizers, dtype
+    fused.inputs = fused.output = fused.dinputs = fused.dweights = fused.dbiases = None
+    fused._buffers = type(dense._buffers)()
+    return fused
+
+
+class Model:
+    def __init__(self):
+        self.layers = []
+        self.loss = None
+        self.optimizer = None
+        self._graph = None  # the layers as run, after finalize (fused)
+        self._trainable = []
+        self._output_loss = None
+
+    def add(self, layer):
+        """Append a layer (Dense, ReLU, DenseReLU, Softmax, or any object with the book's
+        forward/backward)."""
+        self.layers.append(layer)
+        self._graph = None
+
+    def set(self, *, loss, optimizer=None):
+        """Set the loss (SoftmaxCrossEntropy, or CategoricalCrossentropy after a Softmax
+        layer) and the optimizer (SGD, Adagrad, RMSprop, Adam)."""
+        if not isinstance(loss, Loss):
+            raise TypeError(f"loss must be a fastbp loss, got {type(loss).__name__}")
+        self.loss = loss
+        self.optimizer = optimizer
+        self._graph = None
+
+    def finalize(self):
+        """Check the stack and fuse Dense+ReLU and Softmax+cross-entropy."""
+        if not self.layers:
+            raise ValueError("the model has no layers: add some before finalize()")
+        if self.loss is None:
+            raise ValueError("set(loss=..., optimizer=...) before finalize()")
+        graph = []
+        layers = list(self.layers)
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            if (type(layer) is Dense and i + 1 < len(layers)
+                    and type(layers[i + 1]) is ReLU):
+                graph.append(_fused_dense_relu(layer))
+                i += 2
+            else:
+                graph.append(layer)
+                i += 1
+        output_loss = self.loss
+        if isinstance(self.loss, CategoricalCrossentropy) and type(graph[-1]) is Softmax:
+            graph.pop()
+            output_loss = SoftmaxCrossEntropy()
+        elif isinstance(self.loss, SoftmaxCrossEntropy) and type(graph[-1]) is Softmax:
+            raise ValueError("SoftmaxCrossEntropy includes the softmax: remove the last "
+                             "Softmax layer, or use CategoricalCrossentropy")
+        if not isinstance(output_loss, SoftmaxCrossEntropy):
+            raise ValueError("the model needs SoftmaxCrossEntropy, or a last Softmax layer with "
+                             "CategoricalCrossentropy")
+        self._graph = graph
+        self._output_loss = output_loss
+        self._trainable = [layer for layer in graph if hasattr(layer, "weights")]
+
+    # -- data checks, before anything changes ---------------------------------------------
+
+    def _require_finalized(self):
+        if self._graph is None:
+            raise ValueError("call finalize() before training, evaluating or predicting")
+
+    def _check_X(self, X, name="X"):
+        dense = self._trainable[0] if self._trainable else None
+        dtype = dense.dtype if dense is not None else None
+        X = _as_layer_array(X, name, dtype)
+        if X.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}")
+        first = self._graph[0]
+        if hasattr(first, "weights") and X.shape[1] != first.weights.shape[0]:
+            raise ValueError(
+                f"{name} has {X.shape[1]} features, but the first layer takes "
+                f"{first.weights.shape[0]} inputs"
+            )
+        return X
+
+    def _n_classes(self):
+        last = self._trainable[-1] if self._trainable else None
+        return last.weights.shape[1] if last is not None else None
+
+    def _check_y(self, y, X, name="y"):
+        """(kind, y for the loss, class indices), checked against X and the last layer."""
+        n_classes = self._n_classes()
+        if n_classes is None:
+            raise ValueError("the model has no Dense layer to take the number of classes from")
+        like = np.empty((X.shape[0], n_classes), dtype=X.dtype)
+        return prepare_labels(y, like, name=name)
+
+    # -- passes ---------------------------------------------------------------------------
+
+    def _forward(self, X, training):
+        out = X
+        for layer in self._graph:
+            out = layer.forward(out, training)
+        return out
+
+    def _backward(self, labels):
+        loss = self._output_loss
+        loss._backward(loss.output, labels)
+        dvalues = loss.dinputs
+        for layer in reversed(self._graph):
+            layer.backward(dvalues)
+            dvalues = layer.dinputs
+
+    def _regularization_loss(self):
+        return sum(Loss.regularization_loss(layer) for layer in self._trainable)
+
+    @staticmethod
+    def _accuracy(probabilities, labels):
+        predictions = np.argmax(probabilities, axis=1)
+        return float(np.mean(predictions == labels)) if len(labels) else float("nan")
+
+    @staticmethod
+    def _batches(n_samples, batch_size):
+        if batch_size is None:
+            return [slice(0, n_samples)]
+        return [slice(start, start + batch_size) for start in range(0, n_samples, batch_size)]
+
+    def _check_batch_size(self, batch_size):
+        if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+            raise ValueError(f"batch_size must be None or an integer >= 1, got {batch_size}")
+        return None if batch_size is None else int(batch_size)
+
+    # -- public ---------------------------------------------------------------------------
+
+    def train(self, X, y, *, epochs=1, batch_size=None, print_every=1, validation_data=None):
+        """Train; print ``epoch, acc, loss (data_loss, reg_loss), lr`` every ``print_every``
+        epochs (0: silent). Returns the last epoch's figures as a dict."""
+        self._require_finalized()
+        if self.optimizer is None:
+            raise ValueError("set(optimizer=...) before train()")
+        if int(epochs) != epochs or epochs < 0:
+            raise ValueError(f"epochs must be an integer >= 0, got {epochs}")
+        batch_size = self._check_batch_size(batch_size)
+        X = self._check_X(X)
+        kind, y, labels = self._check_y(y, X)
+        if validation_data is not None:
+            X_val, y_val = validation_data
+            X_val = self._check_X(X_val, "validation X")
+            val = self._check_y(y_val, X_val, "validation y")
+        batches = self._batches(X.shape[0], batch_size)
+        loss_fn, optimizer = self._output_loss, self.optimizer
+        regularized = any(
+            layer.weight_regularizer_l1 or layer.weight_regularizer_l2
+            or layer.bias_regularizer_l1 or layer.bias_regularizer_l2
+            for layer in self._trainable
+        )
+        result = {}
+        for epoch in range(1, int(epochs) + 1):
+            data_loss_sum = 0.0
+            report = print_every and (epoch % print_every == 0 or epoch == epochs)
+            correct = 0.0
+            for batch in batches:
+                Xb, yb, lb = X[batch], y[batch], labels[batch]
+                logits = self._forward(Xb, True)
+                n = Xb.shape[0]
+                data_loss_sum += loss_fn._forward(logits, kind, yb, lb) * n
+                if report or epoch == epochs:
+                    # Accuracy costs an argmax a step; only computed when it is shown.
+                    correct += self._accuracy(loss_fn.output, lb) * n
+                self._backward(lb)
+                optimizer.pre_update_params()
+                for layer in self._trainable:
+                    optimizer.update_params(layer)
+                optimizer.post_update_params()
+            data_loss = data_loss_sum / X.shape[0]
+            reg_loss = self._regularization_loss() if regularized else 0.0
+            if report or epoch == epochs:
+                result = {"epoch": epoch, "loss": data_loss + reg_loss, "data_loss": data_loss,
+                          "reg_loss": reg_loss, "accuracy": correct / X.shape[0],
+                          "learning_rate": optimizer.current_learning_rate}
+            if report:
+                print(f"epoch: {epoch}, acc: {result['accuracy']:.3f}, "
+                      f"loss: {result['loss']:.3f} (data_loss: {data_loss:.3f}, "
+                      f"reg_loss: {reg_loss:.3f}), lr: {optimizer.current_learning_rate}")
+        if validation_data is not None:
+            val_loss, val_acc = self._evaluate(X_val, *val, batch_size)
+            if print_every:
+                print(f"validation, acc: {val_acc:.3f}, loss: {val_loss:.3f}")
+            result.update(validation_loss=val_loss, validation_accuracy=val_acc)
+        return result
+
+    def _evaluate(self, X, kind, y, labels, batch_size):
+        loss_sum = correct = 0.0
+        for batch in self._batches(X.shape[0], batch_size):
+            logits = self._forward(X[batch], False)
+            n = logits.shape[0]
+            loss_sum += self._output_loss._forward(logits, kind, y[batch], labels[batch]) * n
+            correct += self._accuracy(self._output_loss.output, labels[batch]) * n
+        n = X.shape[0]
+        return (loss_sum / n, correct / n) if n else (float("nan"), float("nan"))
+
+    def evaluate(self, X, y, *, batch_size=None):
+        """Mean data loss and accuracy on ``(X, y)``, no training."""
+        self._require_finalized()
+        batch_size = self._check_batch_size(batch_size)
+        X = self._check_X(X)
+        return self._evaluate(X, *self._check_y(y, X), batch_size)
+
+    def predict(self, X, *, batch_size=None):
+        """Class probabilities for ``X`` (a new array)."""
+        self._require_finalized()
+        batch_size = self._check_batch_size(batch_size)
+        X = self._check_X(X)
+        softmax = Softmax()
+        outputs = [softmax.forward(self._forward(X[batch], False)).copy()
+                   for batch in self._batches(X.shape[0], batch_size)]
+        return np.concatenate(outputs) if outputs else np.empty((0, self._n_classes()))
+
+    # -- parameters -----------------------------------------------------------------------
+
+    def _parameter_layers(self):
+        return [layer for layer in self.layers if hasattr(layer, "weights")]
+
+    def get_parameters(self):
+        """[(weights, biases), ...] of the Dense layers, in order (copies)."""
+        return [(layer.weights.copy(), layer.biases.copy()) for layer in self._parameter_layers()]
+
+    def set_parameters(self, parameters):
+        """Set every Dense layer's (weights, biases); all checked before any is set."""
+        layers = self._parameter_layers()
+        parameters = list(parameters)
+        if len(parameters) != len(layers):
+            raise ValueError(f"expected parameters for {len(layers)} layers, "
+                             f"got {len(parameters)}")
+        converted = []
+        for index, (layer, (weights, biases)) in enumerate(zip(layers, parameters)):
+            weights = _as_layer_array(weights, f"weights of layer {index}", layer.dtype)
+            biases = _as_layer_array(biases, f"biases of layer {index}", layer.dtype)
+            if weights.shape != layer.weights.shape or biases.shape != layer.biases.shape:
+                raise ValueError(
+                    f"layer {index} takes weights {layer.weights.shape} and biases "
+                    f"{layer.biases.shape}, got {weights.shape} and {biases.shape}"
+                )
+            converted.append((weights, biases))
+        for layer, (weights, biases) in zip(layers, converted):
+            # In place: fused layers made by finalize() share these arrays.
+            layer.weights[...] = weights
+            layer.biases[...] = biases
+
+    def save_parameters(self, path):
+        """Save the Dense layers' parameters to an .npz file (no pickle)."""
+        arrays = {}
+        for index, (weights, biases) in enumerate(self.get_parameters()):
+            arrays[f"weights_{index}"] = weights
+            arrays[f"biases_{index}"] = biases
+        np.savez(path, **arrays)
+
+    def load_parameters(self, path):
+        """Load parameters saved by ``save_parameters``; pickles are refused, and a file of
+        the wrong layout leaves the model unchanged."""
+        with np.load(path, allow_pickle=False) as data:
+            n = len(self._parameter_layers())
+            expected = {f"{kind}_{i}" for i in range(n) for kind in ("weights", "biases")}
+            if set(data.files) != expected:
+                raise ValueError(
+                    f"{path} holds {sorted(data.files)}, expected {sorted(expected)}"
+                )
+            parameters = [(data[f"weights_{i}"], data[f"biases_{i}"]) for i in range(n)]
+        self.set_parameters(parameters)
