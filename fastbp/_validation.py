@@ -66,18 +66,18 @@ KERNEL_VARIANT = "avx2" if kernels_module is not _baseline_kernels else "baselin
 
 
 class _KernelSet:
-    __slots__ = _KERNEL_NAMES
+    """A module's fused entry points, specialized for one dtype (attribute access)."""
 
-    def __init__(self, module, ctype):
-        for name in _KERNEL_NAMES:
+    def __init__(self, module, ctype, names):
+        for name in names:
             setattr(self, name, getattr(module, name)[ctype])
 
 
-def kernel_sets(module):
-    """Per-dtype specializations of a kernels module's entry points."""
+def kernel_sets(module, names=_KERNEL_NAMES):
+    """Per-dtype specializations of a compiled module's fused entry points."""
     return {
-        np.dtype(np.float32): _KernelSet(module, "float"),
-        np.dtype(np.float64): _KernelSet(module, "double"),
+        np.dtype(np.float32): _KernelSet(module, "float", names),
+        np.dtype(np.float64): _KernelSet(module, "double", names),
     }
 
 

@@ -11,7 +11,11 @@ sample) or one-hot rows. Outputs are buffers reused from call to call, as in fas
 import numpy as np
 
 from . import _loss
+from ._validation import kernel_sets
 from .layers import _as_layer_array, _Buffers
+
+_KERNELS = kernel_sets(_loss, ("softmax", "softmax_crossentropy_sparse",
+                               "softmax_crossentropy_onehot", "softmax_crossentropy_backward"))
 
 __all__ = [
     "Loss",
@@ -98,7 +102,7 @@ class Softmax:
     def forward(self, inputs, training=False):
         inputs = _as_softmax_input(inputs)
         out = self._buffers.get("output", inputs.shape, inputs.dtype, (inputs,))
-        _loss.softmax(inputs, out)
+        _KERNELS[inputs.dtype].softmax(inputs, out)
         self.inputs, self.output = inputs, out
         return out
 
@@ -173,15 +177,15 @@ class SoftmaxCrossEntropy(Loss):
     def _forward(self, inputs, kind, y, labels):
         out = self._buffers.get("output", inputs.shape, inputs.dtype, (inputs,))
         if kind == "sparse":
-            loss = _loss.softmax_crossentropy_sparse(inputs, labels, out)
+            loss = _KERNELS[inputs.dtype].softmax_crossentropy_sparse(inputs, labels, out)
         else:
-            loss = _loss.softmax_crossentropy_onehot(inputs, y, out)
+            loss = _KERNELS[inputs.dtype].softmax_crossentropy_onehot(inputs, y, out)
         self.output = out
         return loss
 
     def _backward(self, dvalues, labels):
         out = self._buffers.get("dinputs", dvalues.shape, dvalues.dtype, (dvalues,))
-        _loss.softmax_crossentropy_backward(dvalues, labels, out)
+        _KERNELS[dvalues.dtype].softmax_crossentropy_backward(dvalues, labels, out)
         self.dinputs = out
 
 

@@ -10,6 +10,9 @@ the iteration. As in the book, the optimizer's state lives on the layer
 import numpy as np
 
 from . import _optimizers
+from ._validation import kernel_sets
+
+_KERNELS = kernel_sets(_optimizers, ("sgd", "sgd_momentum", "adagrad", "rmsprop", "adam"))
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam",
            "Optimizer_SGD", "Optimizer_Adagrad", "Optimizer_RMSprop", "Optimizer_Adam"]
@@ -77,10 +80,10 @@ class SGD(_Optimizer):
     def _update(self, layer, params, grads, prefix):
         if self.momentum:
             momentums = self._state(layer, prefix + "_momentums", params)
-            _optimizers.sgd_momentum(params, grads, momentums, self.current_learning_rate,
+            _KERNELS[params.dtype].sgd_momentum(params, grads, momentums, self.current_learning_rate,
                                      self.momentum)
         else:
-            _optimizers.sgd(params, grads, self.current_learning_rate)
+            _KERNELS[params.dtype].sgd(params, grads, self.current_learning_rate)
 
 
 class Adagrad(_Optimizer):
@@ -90,7 +93,7 @@ class Adagrad(_Optimizer):
 
     def _update(self, layer, params, grads, prefix):
         cache = self._state(layer, prefix + "_cache", params)
-        _optimizers.adagrad(params, grads, cache, self.current_learning_rate, self.epsilon)
+        _KERNELS[params.dtype].adagrad(params, grads, cache, self.current_learning_rate, self.epsilon)
 
 
 class RMSprop(_Optimizer):
@@ -101,7 +104,7 @@ class RMSprop(_Optimizer):
 
     def _update(self, layer, params, grads, prefix):
         cache = self._state(layer, prefix + "_cache", params)
-        _optimizers.rmsprop(params, grads, cache, self.current_learning_rate, self.epsilon,
+        _KERNELS[params.dtype].rmsprop(params, grads, cache, self.current_learning_rate, self.epsilon,
                             self.rho)
 
 
@@ -115,7 +118,7 @@ class Adam(_Optimizer):
     def _update(self, layer, params, grads, prefix):
         momentums = self._state(layer, prefix + "_momentums", params)
         cache = self._state(layer, prefix + "_cache", params)
-        _optimizers.adam(params, grads, momentums, cache, self.current_learning_rate,
+        _KERNELS[params.dtype].adam(params, grads, momentums, cache, self.current_learning_rate,
                          self.epsilon, self.beta_1, self.beta_2,
                          1 - self.beta_1 ** (self.iterations + 1),
                          1 - self.beta_2 ** (self.iterations + 1))
