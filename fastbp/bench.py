@@ -114,19 +114,53 @@ def _make_case(size, dtype, seed=0):
     return X, dvalues, ref, fast
 
 
+class TorchDenseReLU:
+    """PyTorch's nn.Linear + relu with autograd, as a layer with the book's attributes.
+
+    Built from fastbp's weights; its tensors are made once, so a step times only PyTorch's
+    forward and backward (``out.backward(dvalues)``, gradients reset to None each step).
+    """
+
+    def __init__(self, layer, X, dvalues):
+        import torch
+
+        self._torch = torch
+        inputs, neurons = layer.weights.shape
+        tdtype = torch.float64 if layer.weights.dtype == np.float64 else torch.float32
+        self.linear = torch.nn.Linear(inputs, neurons, dtype=tdtype)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.from_numpy(layer.weights.T.copy()))
+            self.linear.bias.copy_(torch.from_numpy(layer.biases.reshape(-1).copy()))
+        self._X = torch.from_numpy(X.copy()).requires_grad_(True)
+        self._dvalues = torch.from_numpy(dvalues.copy())
+
+    def forward(self, X):
+        self._out = self._torch.relu(self.linear(self._X))
+
+    def backward(self, dvalues):
+        self.linear.weight.grad = self.linear.bias.grad = self._X.grad = None
+        self._out.backward(self._dvalues)
+
+    # The book's attribute names, for the agreement check.
+    output = property(lambda self: self._out.detach().numpy())
+    dinputs = property(lambda self: self._X.grad.numpy())
+    dweights = property(lambda self: self.linear.weight.grad.numpy().T)
+    dbiases = property(lambda self: self.linear.bias.grad.numpy()[None, :])
+
+
 def _step(layer, X, dvalues):
     layer.forward(X)
     layer.backward(dvalues)
 
 
-def check_agreement(ref, fast, X, dvalues):
-    """Largest error of fastbp's step relative to the reference's scale, over all outputs."""
+def check_agreement(ref, other, X, dvalues):
+    """Largest error of ``other``'s step relative to the reference's scale, over all outputs."""
     _step(ref, X, dvalues)
-    _step(fast, X, dvalues)
+    _step(other, X, dvalues)
     worst = 0.0
     for name in ("output", "dinputs", "dweights", "dbiases"):
         r = np.asarray(getattr(ref, name), dtype=np.float64)
-        f = np.asarray(getattr(fast, name), dtype=np.float64)
+        f = np.asarray(getattr(other, name), dtype=np.float64)
         scale = max(float(np.abs(r).max(initial=0.0)), 1e-30)
         worst = max(worst, float(np.abs(r - f).max(initial=0.0)) / scale)
     return worst
@@ -140,39 +174,56 @@ def _time_batch(layer, X, dvalues, n):
     return (time.perf_counter() - start) / n
 
 
-def measure(size, dtype, repeat):
-    """Interleaved timing of one configuration; returns a result dict."""
+def measure(size, dtype, repeat, torch=False):
+    """Interleaved timing of one configuration; returns a result dict.
+
+    Ratios are per round: reference/fastbp (``speedup``) and, with ``torch``,
+    pytorch/fastbp (``torch_speedup``); each reported as the median over the rounds.
+    """
     X, dvalues, ref, fast = _make_case(size, dtype)
-    error = check_agreement(ref, fast, X, dvalues)
-    # Batch size: enough reference steps for ~20 ms, and the same count for fastbp.
-    one = _time_batch(ref, X, dvalues, 1)
-    n = max(1, int(BATCH_SECONDS / max(one, 1e-9)))
-    _time_batch(fast, X, dvalues, n)  # warm-up (buffers, caches, BLAS threads)
-    ref_times, fast_times = [], []
+    layers = {"reference": ref, "fastbp": fast}
+    if torch:
+        layers["pytorch"] = TorchDenseReLU(fast, X, dvalues)
+    errors = {name: check_agreement(ref, layer, X, dvalues)
+              for name, layer in layers.items() if name != "reference"}
+    # Batch size: enough steps of the slowest for ~20 ms, and the same count for all.
+    slowest = max(_time_batch(layer, X, dvalues, 1) for layer in layers.values())
+    n = max(1, int(BATCH_SECONDS / max(slowest, 1e-9)))
+    for layer in layers.values():
+        _time_batch(layer, X, dvalues, n)  # warm-up (buffers, caches, BLAS threads)
+    times = {name: [] for name in layers}
+    order = list(layers)
     for r in range(repeat):
-        if r % 2 == 0:
-            ref_times.append(_time_batch(ref, X, dvalues, n))
-            fast_times.append(_time_batch(fast, X, dvalues, n))
-        else:
-            fast_times.append(_time_batch(fast, X, dvalues, n))
-            ref_times.append(_time_batch(ref, X, dvalues, n))
-    ratios = np.array(ref_times) / np.array(fast_times)
+        for name in (order if r % 2 == 0 else order[::-1]):
+            times[name].append(_time_batch(layers[name], X, dvalues, n))
+    fast_times = np.array(times["fastbp"])
     samples, inputs, neurons = size
     flops = 3 * 2 * samples * inputs * neurons  # forward product + two backward products
     fast_median = float(np.median(fast_times))
-    return {
+    ratios = np.array(times["reference"]) / fast_times
+    result = {
         "size": list(size),
         "dtype": np.dtype(dtype).name,
         "steps_per_batch": n,
         "repeat": repeat,
-        "reference_s": float(np.median(ref_times)),
+        "reference_s": float(np.median(times["reference"])),
         "fastbp_s": fast_median,
         "speedup": float(np.median(ratios)),
         "speedup_p25": float(np.percentile(ratios, 25)),
         "speedup_p75": float(np.percentile(ratios, 75)),
         "fastbp_gflops": flops / fast_median / 1e9,
-        "max_rel_error": error,
+        "max_rel_error": errors["fastbp"],
     }
+    if torch:
+        torch_ratios = np.array(times["pytorch"]) / fast_times
+        result.update(
+            pytorch_s=float(np.median(times["pytorch"])),
+            torch_speedup=float(np.median(torch_ratios)),
+            torch_speedup_p25=float(np.percentile(torch_ratios, 25)),
+            torch_speedup_p75=float(np.percentile(torch_ratios, 75)),
+            pytorch_max_rel_error=errors["pytorch"],
+        )
+    return result
 
 
 def _format_time(seconds):
@@ -182,19 +233,58 @@ def _format_time(seconds):
 
 
 def format_table(results):
+    torch = any("pytorch_s" in res for res in results)
     header = (f"{'threads':>7}  {'dtype':<7}  {'samples, in→out':<17}  {'reference':>11}  "
               f"{'fastbp':>11}  {'speedup':>8}  {'(p25-p75)':>13}  {'GFLOP/s':>8}  "
               f"{'rel.err':>8}")
+    if torch:
+        header += f"  {'pytorch':>11}  {'vs torch':>8}"
     lines = [header, "-" * len(header)]
     for res in results:
-        lines.append(
+        line = (
             f"{res['threads']!s:>7}  {res['dtype']:<7}  {size_label(res['size']):<17}  "
             f"{_format_time(res['reference_s']):>11}  {_format_time(res['fastbp_s']):>11}  "
             f"{res['speedup']:7.2f}×  "
             f"({res['speedup_p25']:5.2f}-{res['speedup_p75']:5.2f})  "
             f"{res['fastbp_gflops']:8.1f}  {res['max_rel_error']:8.1e}"
         )
+        if "pytorch_s" in res:
+            line += f"  {_format_time(res['pytorch_s']):>11}  {res['torch_speedup']:7.2f}×"
+        lines.append(line)
     return "\n".join(lines)
+
+
+def plot(results, path):
+    """Speedup against layer size (FLOPs a step), a line per dtype and thread count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    groups = sorted({(r["dtype"], r["threads"]) for r in results})
+    for dtype, threads in groups:
+        rows = sorted((r for r in results if r["dtype"] == dtype and r["threads"] == threads),
+                      key=lambda r: np.prod(r["size"]))
+        flops = [6 * np.prod(r["size"]) for r in rows]
+        line, = ax.plot(flops, [r["speedup"] for r in rows], marker="o",
+                        label=f"vs numpy reference, {dtype}, {threads} thread(s)")
+        if all("torch_speedup" in r for r in rows):
+            ax.plot(flops, [r["torch_speedup"] for r in rows], marker="s", linestyle="--",
+                    color=line.get_color(), label=f"vs PyTorch, {dtype}, {threads} thread(s)")
+        for r, x in zip(rows, flops):
+            ax.annotate(size_label(r["size"]), (x, r["speedup"]), fontsize=7,
+                        textcoords="offset points", xytext=(3, 3))
+    ax.axhline(1.0, color="grey", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("FLOPs in one Dense+ReLU forward+backward step")
+    ax.set_ylabel("speedup of fastbp (other's time / fastbp's time)")
+    ax.set_title("fastbp.DenseReLU step, median of interleaved paired ratios")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def format_machine(info):
@@ -230,6 +320,10 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=21,
                         help="interleaved rounds per configuration (default 21)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--torch", action="store_true",
+                        help="add PyTorch (nn.Linear + relu, autograd) when it is installed")
+    parser.add_argument("--plot", metavar="FILE.png",
+                        help="draw speedup against layer size (needs matplotlib)")
     parser.add_argument("--keep-env", action="store_true",
                         help="do not re-run with OPENBLAS_THREAD_TIMEOUT=%s (see module doc)"
                              % THREAD_TIMEOUT)
@@ -246,6 +340,18 @@ def main(argv=None):
     if args.threads is not None and any(t < 1 for t in args.threads):
         parser.error("--threads must be >= 1")
 
+    if args.torch:
+        try:
+            import torch
+        except ImportError:
+            print("PyTorch is not installed: --torch ignored", file=sys.stderr)
+            args.torch = False
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            parser.error("--plot needs matplotlib: pip install matplotlib")
+
     dtypes = ["float64", "float32"] if args.dtype == "both" else [args.dtype]
     thread_counts = args.threads or [None]
     configs = [(t, d, s) for t in thread_counts for d in dtypes for s in args.sizes]
@@ -259,8 +365,10 @@ def main(argv=None):
     for index, (threads, dtype, size) in enumerate(configs, 1):
         print(f"[{index:>2}/{len(configs)}] threads={threads or 'default'} {dtype} "
               f"{size_label(size)} ...", file=sys.stderr, flush=True)
+        if args.torch:
+            torch.set_num_threads(threads or os.cpu_count())
         with threadpool_limits(limits=threads, user_api="blas"):
-            res = measure(size, DTYPES[dtype], args.repeat)
+            res = measure(size, DTYPES[dtype], args.repeat, torch=args.torch)
             res["threads"] = threads or max(lib["num_threads"] for lib in info["blas"])
         results.append(res)
 
@@ -270,6 +378,9 @@ def main(argv=None):
     if wrong:
         print("\nWARNING: fastbp disagreed with the reference on: "
               + ", ".join(f"{r['dtype']} {size_label(r['size'])}" for r in wrong))
+    if args.plot:
+        plot(results, args.plot)
+        print(f"\nwrote {args.plot}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": info, "results": results}, f, indent=2)

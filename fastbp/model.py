@@ -166,7 +166,10 @@ class Model:
         X = self._check_X(X)
         kind, y, labels = self._check_y(y, X)
         if validation_data is not None:
-            X_val, y_val = validation_data
+            try:
+                X_val, y_val = validation_data
+            except (TypeError, ValueError):
+                raise ValueError("validation_data must be a pair (X_val, y_val)") from None
             X_val = self._check_X(X_val, "validation X")
             val = self._check_y(y_val, X_val, "validation y")
         batches = self._batches(X.shape[0], batch_size)
@@ -275,7 +278,9 @@ class Model:
         for index, (weights, biases) in enumerate(self.get_parameters()):
             arrays[f"weights_{index}"] = weights
             arrays[f"biases_{index}"] = biases
-        np.savez(path, **arrays)
+        # Through a file object: np.savez given a name would append ".npz" to it.
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
 
     def load_parameters(self, path):
         """Load parameters saved by ``save_parameters``; pickles are refused, and a file of

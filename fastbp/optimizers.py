@@ -19,7 +19,10 @@ __all__ = ["SGD", "Adagrad", "RMSprop", "Adam",
 
 
 def _check_hyperparameter(value, name, *, low=0.0, high=None, low_open=False):
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
     bad = not (value > low if low_open else value >= low) or (high is not None and value >= high)
     if bad or value != value:
         bound = f"> {low}" if low_open else f">= {low}"
@@ -47,15 +50,23 @@ class _Optimizer:
 
     def update_params(self, layer):
         weights, biases = layer._parameters()  # checked and C-contiguous in the layer dtype
-        for params, grads, prefix in ((weights, layer.dweights, "weight"),
-                                      (biases, layer.dbiases, "bias")):
+        pairs = []
+        # Both gradients are checked before either parameter changes.
+        for params, grads, name in ((weights, layer.dweights, "dweights"),
+                                    (biases, layer.dbiases, "dbiases")):
             if grads is None:
-                raise RuntimeError(f"{type(layer).__name__} has no gradients: call backward first")
-            if grads.shape != params.shape or grads.dtype != params.dtype:
+                raise RuntimeError(f"{type(layer).__name__}.{name} is None: call backward first")
+            if not isinstance(grads, np.ndarray) or grads.shape != params.shape:
                 raise ValueError(
-                    f"{prefix} gradients {grads.shape} {grads.dtype} do not match the "
-                    f"parameters {params.shape} {params.dtype}"
+                    f"{name} must be an array of the parameters' shape {params.shape}, got "
+                    f"{getattr(grads, 'shape', type(grads).__name__)}"
                 )
+            if grads.dtype.kind not in "biuf":
+                raise TypeError(f"{name} must hold real numbers, got dtype {grads.dtype}")
+            # Any layout or real dtype is accepted, as the book's numpy code accepts it.
+            pairs.append((params, np.ascontiguousarray(grads, dtype=params.dtype),
+                          "weight" if name == "dweights" else "bias"))
+        for params, grads, prefix in pairs:
             self._update(layer, params, grads, prefix)
 
     @staticmethod
