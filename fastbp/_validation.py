@@ -90,6 +90,9 @@ def as_float_array(value, name):
     Lists are converted (and must then come out as floats); nothing is cast.
     """
     if isinstance(value, np.ndarray):
+        if isinstance(value, np.ma.MaskedArray):
+            # The kernels would read the data under the mask: refuse rather than ignore it.
+            raise TypeError(f"{name} is a masked array; pass np.ma.filled({name}, value)")
         arr = value
     else:
         if value is None:

@@ -226,6 +226,22 @@ def measure(size, dtype, repeat, torch=False):
     return result
 
 
+def matmul_gflops(dtype, n=2048, repeat=5):
+    """numpy's own matmul rate on an n×n product (median of ``repeat``): the machine's
+    practical peak, measured under the same thread limits as the table."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((n, n)).astype(dtype)
+    B = rng.standard_normal((n, n)).astype(dtype)
+    C = np.empty((n, n), dtype=dtype)
+    np.matmul(A, B, out=C)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        np.matmul(A, B, out=C)
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / float(np.median(times)) / 1e9
+
+
 def _format_time(seconds):
     if seconds < 1e-3:
         return f"{seconds * 1e6:8.1f} µs"
@@ -373,6 +389,18 @@ def main(argv=None):
         results.append(res)
 
     print(format_table(results))
+    large = [r for r in results if min(r["size"]) >= 1024]
+    if large:
+        print("\nAgainst the machine's limit (numpy's matmul of 2048×2048, same run and threads):")
+        for threads, dtype in sorted({(r["threads"], r["dtype"]) for r in large}):
+            with threadpool_limits(limits=threads, user_api="blas"):
+                peak = matmul_gflops(DTYPES[dtype])
+            for r in large:
+                if (r["threads"], r["dtype"]) == (threads, dtype):
+                    r["numpy_matmul_2048_gflops"] = peak
+                    print(f"  {threads} thread(s) {dtype} {size_label(r['size'])}: fastbp "
+                          f"{r['fastbp_gflops']:.1f} GFLOP/s = "
+                          f"{100 * r['fastbp_gflops'] / peak:.0f}% of numpy's {peak:.1f}")
     tolerance = {"float64": 1e-10, "float32": 1e-4}
     wrong = [r for r in results if r["max_rel_error"] > tolerance[r["dtype"]]]
     if wrong:

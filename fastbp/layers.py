@@ -36,6 +36,9 @@ def _as_layer_array(value, name, dtype):
         return value
     if value is None:
         raise TypeError(f"{name} must be array-like, got None")
+    if isinstance(value, np.ma.MaskedArray):
+        # The kernels would read the data under the mask: refuse rather than ignore it.
+        raise TypeError(f"{name} is a masked array; pass np.ma.filled({name}, value)")
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:
