@@ -628,3 +628,15 @@ def test_backward_after_weights_changed_shape(cls):
     for k, (obj, copy) in grads.items():
         assert getattr(layer, k) is obj
         assert_array_equal(obj, copy, err_msg=k)
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: fastbp.relu_forward(m),
+    lambda m: fastbp.dense_forward(m, np.ones((2, 2)), np.zeros(2)),
+    lambda m: fastbp.Dense(2, 2).forward(m),
+    lambda m: fastbp.ReLU().forward(m),
+], ids=["relu_forward", "dense_forward", "Dense", "ReLU"])
+def test_masked_arrays_are_refused_not_unmasked(call):
+    masked = np.ma.masked_array(np.ones((2, 2)), mask=[[False, True], [False, False]])
+    with pytest.raises(TypeError, match=r"inputs is a masked array"):
+        call(masked)
