@@ -39,3 +39,19 @@ def may_overlap(cnp.ndarray a not None, cnp.ndarray b not None):
     if not _extent(a, &a_lo, &a_hi) or not _extent(b, &b_lo, &b_hi):
         return False
     return a_lo < b_hi and b_lo < a_hi
+
+
+def overlaps_any(cnp.ndarray a not None, tuple others):
+    """True if ``a``'s extent intersects that of any array in ``others`` (None skipped)."""
+    cdef char *a_lo
+    cdef char *a_hi
+    cdef char *b_lo
+    cdef char *b_hi
+    if not _extent(a, &a_lo, &a_hi):
+        return False
+    for b in others:
+        if b is None:
+            continue
+        if _extent(<cnp.ndarray?> b, &b_lo, &b_hi) and a_lo < b_hi and b_lo < a_hi:
+            return True
+    return False

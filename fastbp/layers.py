@@ -19,7 +19,7 @@ import operator
 
 import numpy as np
 
-from ._validation import BLAS_MAX_DIM, FLOAT_DTYPES, KERNELS, may_overlap
+from ._validation import BLAS_MAX_DIM, FLOAT_DTYPES, KERNELS, overlaps_any
 
 __all__ = ["Dense", "ReLU", "DenseReLU", "Layer_Dense", "Activation_ReLU"]
 
@@ -72,14 +72,11 @@ class _Buffers:
     def get(self, name, shape, dtype, avoid):
         """A C-contiguous array for ``name``; a fresh one if the old one overlaps ``avoid``."""
         buf = self._arrays.get(name)
-        if buf is None or buf.shape != shape or buf.dtype is not dtype:
+        if (buf is None or buf.shape != shape or buf.dtype is not dtype
+                or overlaps_any(buf, avoid)):
+            # New, resized, or the caller handed us a view of our own buffer: never write
+            # over what we read.
             buf = self._arrays[name] = np.empty(shape, dtype=dtype)
-        else:
-            for other in avoid:
-                if may_overlap(buf, other):
-                    # The caller handed us a view of our own buffer: never write over it.
-                    buf = self._arrays[name] = np.empty(shape, dtype=dtype)
-                    break
         return buf
 
 
@@ -132,6 +129,7 @@ class Dense:
         self.inputs = self.output = None
         self.dinputs = self.dweights = self.dbiases = None
         self._buffers = _Buffers()
+        self._checked = None  # (weights, biases, their shapes) as last checked
 
     @property
     def n_inputs(self):
@@ -144,6 +142,14 @@ class Dense:
     def _parameters(self):
         """``weights`` and ``biases``, checked; converted (once) if they were replaced."""
         weights, biases = self.weights, self.biases
+        checked = self._checked
+        # The same two objects with the same shapes and dtypes pass as before. (Setting
+        # ``a.strides`` in place could still break contiguity: the kernels' memoryview
+        # acquisition checks that, with a ValueError.)
+        if (checked is not None and weights is checked[0] and biases is checked[1]
+                and weights.shape == checked[2] and biases.shape == checked[3]
+                and weights.dtype is self.dtype and biases.dtype is self.dtype):
+            return weights, biases
         if not (type(weights) is np.ndarray and weights.dtype is self.dtype
                 and weights.flags.c_contiguous and weights.ndim == 2):
             weights = self.weights = _as_layer_array(weights, "weights", self.dtype)
@@ -159,6 +165,7 @@ class Dense:
                 f"biases must have shape (1, {weights.shape[1]}) to match weights "
                 f"{weights.shape}, got {biases.shape}"
             )
+        self._checked = (weights, biases, weights.shape, biases.shape)
         return weights, biases
 
     def forward(self, inputs, training=False):
