@@ -167,6 +167,8 @@ def check_out(out, name, shape, dtype, inputs, *, flat_ok=False):
         return np.empty(shape, dtype=dtype)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray or None, got {type(out).__name__}")
+    if isinstance(out, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array: its mask would hide what was written")
     if out.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype} to match the inputs, got {out.dtype}")
     shapes = (shape, (int(np.prod(shape)),)) if flat_ok else (shape,)

@@ -81,10 +81,23 @@ class _Buffers:
 
 
 def _as_regularizer(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
     value = float(value)
     if not value >= 0:  # also rejects NaN
         raise ValueError(f"{name} must be a number >= 0, got {value}")
     return value
+
+
+def _as_size(value, name):
+    try:
+        size = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+    if not 1 <= size <= BLAS_MAX_DIM:
+        raise ValueError(f"{name} must be between 1 and {BLAS_MAX_DIM} (BLAS indexes with "
+                         f"32-bit integers), got {size}")
+    return size
 
 
 class Dense:
@@ -107,14 +120,12 @@ class Dense:
 
     def __init__(self, n_inputs, n_neurons, weight_regularizer_l1=0, weight_regularizer_l2=0,
                  bias_regularizer_l1=0, bias_regularizer_l2=0, *, dtype=np.float64, rng=None):
-        n_inputs = operator.index(n_inputs)
-        n_neurons = operator.index(n_neurons)
-        if n_inputs < 1 or n_neurons < 1:
-            raise ValueError(
-                f"n_inputs and n_neurons must be >= 1, got n_inputs={n_inputs}, "
-                f"n_neurons={n_neurons}"
-            )
-        dtype = np.dtype(dtype)
+        n_inputs = _as_size(n_inputs, "n_inputs")
+        n_neurons = _as_size(n_neurons, "n_neurons")
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
         if dtype not in FLOAT_DTYPES:
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
         self.dtype = dtype

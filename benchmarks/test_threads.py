@@ -1,0 +1,128 @@
+"""Two threads, each running its own spiral-layer loop, against one thread doing both loops.
+
+The book's spiral network: ``DenseReLU(2, 64)`` then ``Dense(64, 3)`` on 300 samples (three
+spiral arms of 100 points). One step is the forward and backward pass through both layers and
+a step of SGD, the book's training loop without its loss (a fixed gradient stands in for
+it: the loss is numpy code, not fastbp's). BLAS is limited to one thread (threadpoolctl), so
+any speedup comes from the kernels running outside the GIL, one loop on each core.
+
+Throughput ratio = (time of one thread running both loops one after the other) / (time of
+two threads running one loop each, at once). Measured ``REPEAT`` times, alternating which
+goes first; the median must reach ``MIN_RATIO`` = 1.6 on a machine with at least 2 cores.
+Lives in benchmarks/, outside the default test run; prints its figures (``pytest -s``).
+"""
+
+import os
+import statistics
+import threading
+import time
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+import fastbp
+
+MIN_RATIO = 1.6
+REPEAT = 7
+STEPS = 1500  # per loop and repeat: ~0.1 s a loop
+
+
+def spiral_data(samples, classes, rng):
+    """The book's spiral data set (nnfs.datasets.spiral_data), from a given generator."""
+    X = np.zeros((samples * classes, 2))
+    y = np.zeros(samples * classes, dtype=np.uint8)
+    for c in range(classes):
+        ix = range(samples * c, samples * (c + 1))
+        r = np.linspace(0.0, 1, samples)
+        t = np.linspace(c * 4, (c + 1) * 4, samples) + rng.standard_normal(samples) * 0.2
+        X[ix] = np.c_[r * np.sin(t * 2.5), r * np.cos(t * 2.5)]
+        y[ix] = c
+    return X, y
+
+
+class SpiralLoop:
+    """One training loop on its own layers and data."""
+
+    def __init__(self, seed):
+        rng = np.random.default_rng(seed)
+        self.X, y = spiral_data(100, 3, rng)
+        # the gradient of the mean cross-entropy at a uniform prediction, as a fixed stand-in
+        self.dvalues = (np.full((300, 3), 1 / 3) - np.eye(3)[y]) / 300
+        self.dense1 = fastbp.DenseReLU(2, 64, rng=seed)
+        self.dense2 = fastbp.Dense(64, 3, rng=seed + 1)
+
+    def run(self, steps, lr=0.1):
+        dense1, dense2, X, dvalues = self.dense1, self.dense2, self.X, self.dvalues
+        for _ in range(steps):
+            dense1.forward(X)
+            dense2.forward(dense1.output)
+            dense2.backward(dvalues)
+            dense1.backward(dense2.dinputs)
+            dense1.weights -= lr * dense1.dweights
+            dense1.biases -= lr * dense1.dbiases
+            dense2.weights -= lr * dense2.dweights
+            dense2.biases -= lr * dense2.dbiases
+
+
+def one_thread(loops, steps):
+    start = time.perf_counter()
+    for loop in loops:
+        loop.run(steps)
+    return time.perf_counter() - start
+
+
+def two_threads(loops, steps):
+    barrier = threading.Barrier(len(loops) + 1)
+
+    def run(loop):
+        barrier.wait()
+        loop.run(steps)
+
+    threads = [threading.Thread(target=run, args=(loop,)) for loop in loops]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start
+
+
+def measure(repeat=REPEAT, steps=STEPS):
+    """Ratios one-thread time / two-thread time, one per round."""
+    loops = [SpiralLoop(1), SpiralLoop(2)]
+    ratios, singles, doubles = [], [], []
+    with threadpool_limits(1, user_api="blas"):
+        one_thread(loops, steps // 10)  # warm up buffers and BLAS
+        two_threads(loops, steps // 10)
+        for r in range(repeat):
+            if r % 2 == 0:
+                t1 = one_thread(loops, steps)
+                t2 = two_threads(loops, steps)
+            else:
+                t2 = two_threads(loops, steps)
+                t1 = one_thread(loops, steps)
+            singles.append(t1)
+            doubles.append(t2)
+            ratios.append(t1 / t2)
+    return ratios, singles, doubles
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs at least 2 cores")
+def test_two_threads_throughput():
+    ratios, singles, doubles = measure()
+    ratio = statistics.median(ratios)
+    step_us = statistics.median(singles) / (2 * STEPS) * 1e6
+    print(f"\nspiral loops, BLAS 1 thread: one thread {step_us:.1f} µs/step; "
+          f"two threads / one thread throughput: median {ratio:.2f}x "
+          f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+    assert ratio >= MIN_RATIO, (
+        f"two threads reach {ratio:.2f}x the throughput of one (median of {len(ratios)}: "
+        f"{', '.join(f'{r:.2f}' for r in ratios)}), expected at least {MIN_RATIO}x")
+
+
+if __name__ == "__main__":
+    ratios, singles, doubles = measure()
+    print(f"median ratio {statistics.median(ratios):.2f}; rounds "
+          f"{', '.join(f'{r:.2f}' for r in ratios)}")
