@@ -96,7 +96,7 @@ def train_torch(X, y, *, optimizer, epochs, dtype, seed, threads):
         schedule.step()
     seconds = time.perf_counter() - start
     accuracy = float((logits.argmax(1) == yt).double().mean())
-    return {"loss": float(loss), "accuracy": accuracy}, seconds
+    return {"loss": float(loss.detach()), "accuracy": accuracy}, seconds
 
 
 def main(argv=None):
