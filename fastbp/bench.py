@@ -279,7 +279,7 @@ def plot(results, path):
 
     fig, ax = plt.subplots(figsize=(8, 5))
     groups = sorted({(r["dtype"], r["threads"]) for r in results})
-    for dtype, threads in groups:
+    for index, (dtype, threads) in enumerate(groups):
         rows = sorted((r for r in results if r["dtype"] == dtype and r["threads"] == threads),
                       key=lambda r: np.prod(r["size"]))
         flops = [6 * np.prod(r["size"]) for r in rows]
@@ -288,9 +288,10 @@ def plot(results, path):
         if all("torch_speedup" in r for r in rows):
             ax.plot(flops, [r["torch_speedup"] for r in rows], marker="s", linestyle="--",
                     color=line.get_color(), label=f"vs PyTorch, {dtype}, {threads} thread(s)")
-        for r, x in zip(rows, flops):
-            ax.annotate(size_label(r["size"]), (x, r["speedup"]), fontsize=7,
-                        textcoords="offset points", xytext=(3, 3))
+        if index == 0:  # one label per size is enough
+            for r, x in zip(rows, flops):
+                ax.annotate(size_label(r["size"]), (x, r["speedup"]), fontsize=7,
+                            textcoords="offset points", xytext=(3, -10))
     ax.axhline(1.0, color="grey", linewidth=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
