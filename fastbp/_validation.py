@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from . import _kernels as _baseline_kernels
-from ._overlap import may_overlap, overlaps_any
+from ._overlap import may_overlap
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 

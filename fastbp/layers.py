@@ -19,7 +19,8 @@ import operator
 
 import numpy as np
 
-from ._validation import BLAS_MAX_DIM, FLOAT_DTYPES, KERNELS, overlaps_any
+from ._overlap import overlaps_any
+from ._validation import BLAS_MAX_DIM, FLOAT_DTYPES, KERNELS
 
 __all__ = ["Dense", "ReLU", "DenseReLU", "Layer_Dense", "Activation_ReLU"]
 
