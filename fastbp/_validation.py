@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from . import _kernels as _baseline_kernels
-from ._overlap import may_overlap
+from ._overlap import may_overlap, overlaps_any
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -179,10 +179,12 @@ def check_out(out, name, shape, dtype, inputs, *, flat_ok=False):
         raise ValueError(f"{name} must be C-contiguous (use np.empty({shape}, dtype=...))")
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only; pass a writeable array")
-    for other_name, other in inputs.items():
-        if other is not None and overlaps(out, other):
-            raise ValueError(
-                f"{name} shares memory with {other_name}; outputs may not overlap any "
-                "input or other output"
-            )
+    # One C call for the common case (no overlap at all); names only when one is found.
+    if overlaps_any(out, tuple(inputs.values())):
+        for other_name, other in inputs.items():
+            if other is not None and overlaps(out, other):
+                raise ValueError(
+                    f"{name} shares memory with {other_name}; outputs may not overlap any "
+                    "input or other output"
+                )
     return out
