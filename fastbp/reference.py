@@ -1,9 +1,11 @@
-"""Plain-numpy reference, written the book's way (Neural Networks from Scratch, ch. 9-14).
+"""Plain-numpy reference, written the book's way (Neural Networks from Scratch, ch. 9-19).
 
 Nothing here is optimized: this is the code a reader of the book has, kept as the book has
-it. The tests compare fastbp against it and the benchmarks race it. Same constructor
-arguments as ``fastbp.layers`` (``dtype``, ``rng``), so that both start from identical
-weights for one seed.
+it: the dense layer and ReLU (as classes and as functions), softmax, categorical
+cross-entropy and their combination, the four optimizers, and the chapter-10 training loop
+(``train_spiral``). The tests compare fastbp against it and the benchmarks race it. Same
+constructor arguments as ``fastbp.layers`` (``dtype``, ``rng``), so that both start from
+identical weights for one seed.
 """
 
 import operator
