@@ -346,10 +346,13 @@ def main(argv=None):
                              % THREAD_TIMEOUT)
     args = parser.parse_args(argv)
     if not args.keep_env and "OPENBLAS_THREAD_TIMEOUT" not in os.environ:
-        # OpenBLAS reads it when it loads, which happened at import: start again with it.
-        env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT=THREAD_TIMEOUT)
-        cmd = [sys.executable, "-m", "fastbp.bench",
-               *(sys.argv[1:] if argv is None else argv)]
+        # OpenBLAS reads it when it loads, which happened at import: start again with it,
+        # importing from exactly this process's path (not the current folder first, which
+        # "python -c" would add: a source checkout there has no compiled modules).
+        env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT=THREAD_TIMEOUT,
+                   PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        code = "import sys; del sys.path[0]; from fastbp.bench import main; sys.exit(main())"
+        cmd = [sys.executable, "-c", code, *(sys.argv[1:] if argv is None else argv)]
         sys.stdout.flush()
         os.execve(sys.executable, cmd, env)
     if args.repeat < 1:
