@@ -84,23 +84,27 @@ def kernel_sets(module, names=_KERNEL_NAMES):
 KERNELS = kernel_sets(kernels_module)
 
 
+def asarray_named(value, name, expected="array-like"):
+    """``np.asarray(value)``; None, masked arrays and ragged lists reported by ``name``."""
+    if value is None:
+        raise TypeError(f"{name} must be {expected}, got None")
+    if isinstance(value, np.ma.MaskedArray):
+        # The kernels would read the data under the mask: refuse rather than ignore it.
+        raise TypeError(f"{name} is a masked array; pass np.ma.filled({name}, value)")
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+
+
 def as_float_array(value, name):
     """``value`` as an ndarray of float32 or float64, or a TypeError/ValueError naming it.
 
     Lists are converted (and must then come out as floats); nothing is cast.
     """
-    if isinstance(value, np.ndarray):
-        if isinstance(value, np.ma.MaskedArray):
-            # The kernels would read the data under the mask: refuse rather than ignore it.
-            raise TypeError(f"{name} is a masked array; pass np.ma.filled({name}, value)")
-        arr = value
-    else:
-        if value is None:
-            raise TypeError(f"{name} must be an array of float32 or float64, got None")
-        try:
-            arr = np.asarray(value)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+    arr = value
+    if type(value) is not np.ndarray:
+        arr = asarray_named(value, name, "an array of float32 or float64")
     if arr.dtype not in FLOAT_DTYPES:
         raise TypeError(
             f"{name} must have dtype float32 or float64, got {arr.dtype}; "

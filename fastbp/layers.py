@@ -20,7 +20,7 @@ import operator
 import numpy as np
 
 from ._overlap import overlaps_any
-from ._validation import BLAS_MAX_DIM, FLOAT_DTYPES, KERNELS
+from ._validation import BLAS_MAX_DIM, FLOAT_DTYPES, KERNELS, asarray_named
 
 __all__ = ["Dense", "ReLU", "DenseReLU", "Layer_Dense", "Activation_ReLU"]
 
@@ -35,15 +35,7 @@ def _as_layer_array(value, name, dtype):
     if (type(value) is np.ndarray and value.dtype is dtype  # the steady-loop case, cheaply
             and value.flags.c_contiguous):
         return value
-    if value is None:
-        raise TypeError(f"{name} must be array-like, got None")
-    if isinstance(value, np.ma.MaskedArray):
-        # The kernels would read the data under the mask: refuse rather than ignore it.
-        raise TypeError(f"{name} is a masked array; pass np.ma.filled({name}, value)")
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+    arr = asarray_named(value, name)
     if arr.dtype.kind not in _CONVERTIBLE_KINDS:
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     if any(d > BLAS_MAX_DIM for d in arr.shape):

@@ -11,7 +11,7 @@ sample) or one-hot rows. Outputs are buffers reused from call to call, as in fas
 import numpy as np
 
 from . import _loss
-from ._validation import kernel_sets
+from ._validation import asarray_named, kernel_sets
 from .layers import _as_layer_array, _Buffers
 
 _KERNELS = kernel_sets(_loss, ("softmax", "softmax_crossentropy_sparse",
@@ -37,12 +37,7 @@ def check_labels(y_true, n_samples, n_classes, name="y_true"):
     Raises ValueError/TypeError for the wrong length, non-integer classes, classes out of
     range, or one-hot rows of the wrong width.
     """
-    if y_true is None:
-        raise TypeError(f"{name} must be an array of class labels, got None")
-    try:
-        y = np.asarray(y_true)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+    y = asarray_named(y_true, name, "an array of class labels")
     if y.ndim == 1:
         if y.dtype.kind not in "iu":
             raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
