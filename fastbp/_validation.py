@@ -53,10 +53,12 @@ def _select_kernels():
     except ImportError:
         _kernels_avx2 = None
     if wanted == "avx2":
-        if _kernels_avx2 is None or not _cpu_has("AVX2", "FMA3"):
+        if _kernels_avx2 is None or not _cpu_has("AVX", "AVX2", "FMA3"):
             raise ImportError("FASTBP_KERNELS=avx2, but that build or the CPU support is missing")
         return _kernels_avx2
-    if _kernels_avx2 is not None and _cpu_has("AVX", "AVX2", "FMA3", "F16C", "BMI2"):
+    # x86-64-v3 as gcc's -march=x86-64-v3 assumes it (numpy's names for the features).
+    if _kernels_avx2 is not None and _cpu_has("AVX", "AVX2", "FMA3", "F16C", "BMI", "BMI2",
+                                               "LZCNT", "MOVBE", "POPCNT"):
         return _kernels_avx2
     return _baseline_kernels
 
