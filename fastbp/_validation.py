@@ -115,6 +115,11 @@ def as_float_array(value, name):
     return arr
 
 
+def as_2d(arr):
+    """The elementwise kernels take 2-D arrays; any C-contiguous array is one row of them."""
+    return arr if arr.ndim == 2 else arr.reshape(1, -1)
+
+
 def check_ndim(arr, name, ndim, what):
     if arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D {what}, got shape {arr.shape}")

@@ -16,6 +16,7 @@ import numpy as np
 
 from ._validation import (
     KERNELS,
+    as_2d,
     as_biases,
     as_float_array,
     check_blas_dims,
@@ -32,11 +33,6 @@ __all__ = [
     "dense_relu_forward",
     "dense_relu_backward",
 ]
-
-
-def _as_2d(arr):
-    # The elementwise kernels take 2-D arrays; any C-contiguous array is one row of them.
-    return arr if arr.ndim == 2 else arr.reshape(1, -1)
 
 
 def _check_dense_operands(inputs, weights):
@@ -94,7 +90,7 @@ def relu_forward(inputs, *, out=None):
     """
     inputs = as_float_array(inputs, "inputs")
     out = check_out(out, "out", inputs.shape, inputs.dtype, {"inputs": inputs})
-    KERNELS[inputs.dtype].relu_forward(_as_2d(np.ascontiguousarray(inputs)), _as_2d(out))
+    KERNELS[inputs.dtype].relu_forward(as_2d(np.ascontiguousarray(inputs)), as_2d(out))
     return out
 
 
@@ -113,7 +109,7 @@ def relu_backward(dvalues, inputs, *, out=None):
         )
     out = check_out(out, "out", inputs.shape, dtype, {"dvalues": dvalues, "inputs": inputs})
     KERNELS[dtype].relu_backward(
-        _as_2d(np.ascontiguousarray(dvalues)), _as_2d(np.ascontiguousarray(inputs)), _as_2d(out)
+        as_2d(np.ascontiguousarray(dvalues)), as_2d(np.ascontiguousarray(inputs)), as_2d(out)
     )
     return out
 

@@ -20,7 +20,7 @@ import operator
 import numpy as np
 
 from ._overlap import overlaps_any
-from ._validation import BLAS_MAX_DIM, FLOAT_DTYPES, KERNELS, asarray_named
+from ._validation import BLAS_MAX_DIM, FLOAT_DTYPES, KERNELS, as_2d, asarray_named
 
 __all__ = ["Dense", "ReLU", "DenseReLU", "Layer_Dense", "Activation_ReLU"]
 
@@ -49,9 +49,14 @@ def _as_layer_array(value, name, dtype):
     return np.asarray(arr, dtype=dtype, order="C")  # (ascontiguousarray would make 0-d 1-D)
 
 
-def _as_2d(arr):
-    # The elementwise kernels take 2-D arrays; any C-contiguous array is one row of them.
-    return arr if arr.ndim == 2 else arr.reshape(1, -1)
+def _check_parameter_shapes(weights, biases):
+    if weights.ndim != 2:
+        raise ValueError(f"weights must be 2-D (n_inputs, n_neurons), got shape {weights.shape}")
+    if biases.shape != (1, weights.shape[1]):
+        raise ValueError(
+            f"biases must have shape (1, {weights.shape[1]}) to match weights "
+            f"{weights.shape}, got {biases.shape}"
+        )
 
 
 class _Buffers:
@@ -154,21 +159,9 @@ class Dense:
                 and weights.shape == checked[2] and biases.shape == checked[3]
                 and weights.dtype is self.dtype and biases.dtype is self.dtype):
             return weights, biases
-        if not (type(weights) is np.ndarray and weights.dtype is self.dtype
-                and weights.flags.c_contiguous and weights.ndim == 2):
-            weights = self.weights = _as_layer_array(weights, "weights", self.dtype)
-            if weights.ndim != 2:
-                raise ValueError(
-                    f"weights must be 2-D (n_inputs, n_neurons), got shape {weights.shape}"
-                )
-        if not (type(biases) is np.ndarray and biases.dtype is self.dtype
-                and biases.flags.c_contiguous):
-            biases = self.biases = _as_layer_array(biases, "biases", self.dtype)
-        if biases.shape != (1, weights.shape[1]):
-            raise ValueError(
-                f"biases must have shape (1, {weights.shape[1]}) to match weights "
-                f"{weights.shape}, got {biases.shape}"
-            )
+        weights = self.weights = _as_layer_array(weights, "weights", self.dtype)
+        biases = self.biases = _as_layer_array(biases, "biases", self.dtype)
+        _check_parameter_shapes(weights, biases)
         self._checked = (weights, biases, weights.shape, biases.shape)
         return weights, biases
 
@@ -232,13 +225,7 @@ class Dense:
         """Replace ``weights`` (n_inputs, n_neurons) and ``biases`` (1, n_neurons)."""
         weights = _as_layer_array(weights, "weights", self.dtype)
         biases = _as_layer_array(biases, "biases", self.dtype)
-        if weights.ndim != 2:
-            raise ValueError(f"weights must be 2-D (n_inputs, n_neurons), got {weights.shape}")
-        if biases.shape != (1, weights.shape[1]):
-            raise ValueError(
-                f"biases must have shape (1, {weights.shape[1]}) to match weights "
-                f"{weights.shape}, got {biases.shape}"
-            )
+        _check_parameter_shapes(weights, biases)
         self.weights, self.biases = weights, biases
 
     def __repr__(self):
@@ -268,7 +255,7 @@ class ReLU:
             inputs = _as_layer_array(inputs, "inputs", None)
         inputs = _as_layer_array(inputs, "inputs", inputs.dtype)
         out = self._buffers.get("output", inputs.shape, inputs.dtype, (inputs,))
-        KERNELS[inputs.dtype].relu_forward(_as_2d(inputs), _as_2d(out))
+        KERNELS[inputs.dtype].relu_forward(as_2d(inputs), as_2d(out))
         self.inputs = inputs
         self.output = out
         return out
@@ -285,7 +272,7 @@ class ReLU:
                 f"got {dvalues.shape}"
             )
         out = self._buffers.get("dinputs", inputs.shape, inputs.dtype, (dvalues, inputs))
-        KERNELS[inputs.dtype].relu_backward(_as_2d(dvalues), _as_2d(inputs), _as_2d(out))
+        KERNELS[inputs.dtype].relu_backward(as_2d(dvalues), as_2d(inputs), as_2d(out))
         self.dinputs = out
 
     def __repr__(self):

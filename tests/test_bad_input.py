@@ -560,7 +560,7 @@ SET_PARAMETERS_CASES = [
     ("biases too long", lambda: (W(), np.zeros((1, 5))), ValueError,
      r"biases must have shape \(1, 4\) .*got \(1, 5\)"),
     ("weights 1-D", lambda: (W()[0], B()), ValueError,
-     r"weights must be 2-D \(n_inputs, n_neurons\), got \(4,\)"),
+     r"weights must be 2-D \(n_inputs, n_neurons\), got shape \(4,\)"),
     ("weights complex", lambda: (W().astype(complex), B()), TypeError,
      r"weights must hold real numbers, got dtype complex128"),
     ("biases None", lambda: (W(), None), TypeError, r"biases must be array-like, got None"),

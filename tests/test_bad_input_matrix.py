@@ -109,7 +109,7 @@ ROWS = [
      ValueError, "inputs", r"must have shape \(n_samples, 3\).*got \(1, 2, 3\)"),
     ("Dense.set_parameters weights 3-D",
      lambda: (F.Dense(3, 4).set_parameters, (W()[None], B()), {}),
-     ValueError, "weights", r"must be 2-D .*got \(1, 3, 4\)"),
+     ValueError, "weights", r"must be 2-D .*got shape \(1, 3, 4\)"),
 
     # --- wrong or mismatched shapes
     ("dense_forward weights rows", lambda: (F.dense_forward, (X(), W()[:2], B()), {}),
