@@ -223,19 +223,25 @@ def test_all_functions_exact(rng, shape, dtype):
 def forced_path(request):
     """Force every product through the loop kernels, or through BLAS, for one test."""
     setter = getattr(_kernels, "_set_small_product", None)
-    if setter is None:
-        pytest.skip("fastbp._kernels has no _set_small_product hook")
-    old = setter(2**62 if request.param == "loops" else 0)
+    thin = getattr(_kernels, "_set_thin_inputs", None)
+    if setter is None or thin is None:
+        pytest.skip("fastbp._kernels has no _set_small_product/_set_thin_inputs hooks")
+    loops = request.param == "loops"
+    old, old_thin = setter(2**62 if loops else 0), thin(2**62 if loops else 0)
     try:
         yield request.param
     finally:
         setter(old)
+        thin(old_thin)
 
 
 FORCED_SHAPES = [pytest.param(s, id="%dx%dx%d" % s) for s in
                  [(1, 1, 1), (7, 5, 3), (0, 3, 4), (3, 0, 4), (3, 4, 0), (16, 16, 17),
                   (70, 0, 70), (0, 70, 70), (70, 70, 0), (64, 32, 33), (100, 300, 50),
-                  (1, 5000, 1), (5000, 1, 3)]]
+                  (1, 5000, 1), (5000, 1, 3),
+                  # thin forward loops (one pass for 1-3 inputs, four at a time above)
+                  (300, 2, 64), (50, 3, 33), (20, 1, 70), (40, 4, 17), (30, 9, 20),
+                  (25, 8, 5)]]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
