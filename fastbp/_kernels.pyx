@@ -30,10 +30,21 @@ cdef Py_ssize_t SMALL_PRODUCT = 512
 
 # Forward products with at most this many inputs run as one pass of loops at any size: with
 # three inputs or fewer each output row is written once, while a BLAS product followed by the
-# bias/ReLU epilogue passes twice over an output array too large for L1. Measured on the book's
-# spiral layer (300×k→64): 1.2-2.0× faster than BLAS for 1-3 inputs, slower from 4 up
-# (benchmarks/thin_forward.py).
-cdef Py_ssize_t THIN_INPUTS = 3
+# bias/ReLU epilogue passes twice over an output array too large for L1. Measured on the
+# book's spiral layer (300×k→64, benchmarks/thin_forward.py): with AVX2, 1.2-2.0× faster than
+# BLAS for 1-3 inputs and slower from 4 up; with SSE2 only (the baseline build), faster for one
+# input only.
+cdef extern from *:
+    """
+    #if defined(__AVX2__)
+    #define FASTBP_THIN_INPUTS 3
+    #else
+    #define FASTBP_THIN_INPUTS 1
+    #endif
+    """
+    const Py_ssize_t FASTBP_THIN_INPUTS
+
+cdef Py_ssize_t THIN_INPUTS = FASTBP_THIN_INPUTS
 
 
 cdef inline bint _is_small(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:

@@ -24,12 +24,26 @@ pytestmark = pytest.mark.skipif(
     reason="no x86-64-v3 build or CPU here",
 )
 
-SHAPES = [(0, 3, 4), (1, 1, 1), (5, 3, 7), (8, 8, 8), (300, 2, 64), (300, 64, 3), (33, 70, 17)]
+SHAPES = [(0, 3, 4), (1, 1, 1), (5, 3, 7), (8, 8, 8), (300, 2, 64), (300, 64, 3), (33, 70, 17),
+          (40, 3, 33), (20, 6, 70)]
+
+
+@pytest.fixture(params=[0, 3], ids=["thin-blas", "thin-loops"])
+def thin_inputs(request):
+    """The same THIN_INPUTS in both builds (by default the baseline one loops only for one
+    input, where SSE2 loops win; see _kernels.pyx), so that they take the same paths."""
+    modules = (_validation._baseline_kernels, avx2)
+    old = [m._set_thin_inputs(request.param) for m in modules]
+    try:
+        yield request.param
+    finally:
+        for m, value in zip(modules, old):
+            m._set_thin_inputs(value)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-def test_builds_agree(shape, dtype):
+def test_builds_agree(shape, dtype, thin_inputs):
     base = _validation.kernel_sets(_validation._baseline_kernels)[np.dtype(dtype)]
     fast = _validation.kernel_sets(avx2)[np.dtype(dtype)]
     n, i, o = shape
