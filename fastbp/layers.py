@@ -20,7 +20,15 @@ import operator
 import numpy as np
 
 from ._overlap import overlaps_any
-from ._validation import BLAS_MAX_DIM, FLOAT_DTYPES, KERNELS, as_2d, asarray_named
+from ._snapshot import ArraySnapshot
+from ._validation import (
+    BLAS_MAX_DIM,
+    FLOAT_DTYPES,
+    KERNELS,
+    as_2d,
+    asarray_named,
+    kernels_module,
+)
 
 __all__ = ["Dense", "ReLU", "DenseReLU", "Layer_Dense", "Activation_ReLU"]
 
@@ -139,6 +147,14 @@ class Dense:
         self.dinputs = self.dweights = self.dbiases = None
         self._buffers = _Buffers()
         self._checked = None  # (weights, biases, their shapes) as last checked
+        self._unbind()
+
+    def _unbind(self):
+        """Start the fast path afresh (also for a copy of this layer's attributes)."""
+        # Arrays validated once and bound to the kernels, used again while the snapshots
+        # say they are the same arrays, unchanged.
+        self._step = kernels_module.DenseStep(self.dtype == _FLOAT64, self._relu)
+        self._forward_bound = self._backward_bound = None  # ArraySnapshot or None
 
     @property
     def n_inputs(self):
@@ -167,6 +183,12 @@ class Dense:
 
     def forward(self, inputs, training=False):
         """Set ``inputs`` and ``output``; return ``output`` (overwritten by the next call)."""
+        bound = self._forward_bound
+        if bound is not None and bound.same(inputs, self.weights, self.biases, self.output):
+            # The arrays of the last call, unchanged: every check below still holds.
+            self._step.forward()
+            self.inputs = inputs
+            return self.output
         inputs = _as_layer_array(inputs, "inputs", self.dtype)
         weights, biases = self._parameters()
         if inputs.ndim != 2 or inputs.shape[1] != weights.shape[0]:
@@ -176,13 +198,23 @@ class Dense:
             )
         out = self._buffers.get("output", (inputs.shape[0], weights.shape[1]), self.dtype,
                                 (inputs, weights, biases))
-        self._kernels.dense_forward(inputs, weights, biases, out, self._relu)
+        self._forward_bound = self._backward_bound = None
+        self._step.bind_forward(inputs, weights, biases, out)
+        self._step.forward()
         self.inputs = inputs
         self.output = out
+        self._forward_bound = ArraySnapshot(inputs, weights, biases, out)
         return out
 
     def backward(self, dvalues):
         """Set ``dinputs``, ``dweights`` and ``dbiases`` from the gradient of ``output``."""
+        bound = self._backward_bound
+        if bound is not None and bound.same(dvalues, self.inputs, self.weights, self.biases,
+                                            self.output, self.dinputs, self.dweights,
+                                            self.dbiases):
+            self._step.backward(self.weight_regularizer_l1, self.weight_regularizer_l2,
+                                self.bias_regularizer_l1, self.bias_regularizer_l2)
+            return
         if self.output is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         dvalues = _as_layer_array(dvalues, "dvalues", self.dtype)
@@ -198,24 +230,31 @@ class Dense:
                 f"weights changed shape to {weights.shape} since forward, which used "
                 f"{(inputs.shape[1], output.shape[1])}"
             )
+        if inputs.shape[0] != output.shape[0]:
+            raise ValueError(
+                f"inputs has {inputs.shape[0]} samples but output has {output.shape[0]}: "
+                "were they reassigned since forward?"
+            )
+        bound = self._forward_bound
+        if bound is None or not bound.same(inputs, weights, biases, output):
+            # inputs/output reassigned, or parameters converted, since forward: bind again
+            # what backward reads.
+            self._forward_bound = None
+            self._step.bind_forward(inputs, weights, biases, output)
+            self._forward_bound = ArraySnapshot(inputs, weights, biases, output)
         avoid = (dvalues, inputs, weights, biases)
         get, dtype = self._buffers.get, self.dtype
         dinputs = get("dinputs", inputs.shape, dtype, avoid)
         dweights = get("dweights", weights.shape, dtype, avoid)
         dbiases = get("dbiases", biases.shape, dtype, avoid)
-        if self._relu:
-            dz = get("dz", output.shape, dtype, avoid)
-            self._kernels.dense_relu_backward(dvalues, inputs, weights, output, dz,
-                                              dinputs, dweights, dbiases)
-        else:
-            self._kernels.dense_backward(dvalues, inputs, weights, dinputs, dweights, dbiases)
-        if self.weight_regularizer_l1 or self.weight_regularizer_l2:
-            self._kernels.regularization_grad(weights, dweights, self.weight_regularizer_l1,
-                                              self.weight_regularizer_l2)
-        if self.bias_regularizer_l1 or self.bias_regularizer_l2:
-            self._kernels.regularization_grad(biases, dbiases, self.bias_regularizer_l1,
-                                              self.bias_regularizer_l2)
+        dz = get("dz", output.shape, dtype, avoid + (output,)) if self._relu else None
+        self._backward_bound = None
+        self._step.bind_backward(dvalues, dz, dinputs, dweights, dbiases)
+        self._step.backward(self.weight_regularizer_l1, self.weight_regularizer_l2,
+                            self.bias_regularizer_l1, self.bias_regularizer_l2)
         self.dinputs, self.dweights, self.dbiases = dinputs, dweights, dbiases
+        self._backward_bound = ArraySnapshot(dvalues, inputs, weights, biases, output,
+                                             dinputs, dweights, dbiases)
 
     def get_parameters(self):
         """``(weights, biases)``, as in the book."""

@@ -26,6 +26,8 @@ def _fused_dense_relu(dense):
     fused.__dict__.update(dense.__dict__)  # the same weights, biases, regularizers, dtype
     fused.inputs = fused.output = fused.dinputs = fused.dweights = fused.dbiases = None
     fused._buffers = type(dense._buffers)()
+    fused._unbind()
+    fused._buffers = type(dense._buffers)()
     return fused
 
 
