@@ -1,0 +1,181 @@
+"""The layers' fast path: arrays bound once, reused while they are the same and unchanged.
+
+A Dense layer validates its arrays on the first call and binds them to its kernels
+(fastbp._kernels.DenseStep); later calls with the same, unchanged arrays skip validation.
+Each test changes something between calls — values, objects, shapes, dtypes, strides —
+and checks that the layer sees it: the right answer (against the numpy reference) or the
+same clear error as on a first call.
+"""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from fastbp import Dense, DenseReLU
+from fastbp import reference as R
+
+DTYPES = [np.float64, np.float32]
+RTOL = {np.float64: 1e-12, np.float32: 1e-5}
+
+
+def reference_step(layer, X, dY):
+    """The book's forward and backward for ``layer``'s current parameters."""
+    dense = R.Layer_Dense(*layer.weights.shape)
+    dense.weights, dense.biases = layer.weights.copy(), layer.biases.copy()
+    dense.forward(X)
+    if isinstance(layer, DenseReLU):
+        relu = R.Activation_ReLU()
+        relu.forward(dense.output)
+        relu.backward(dY)
+        dense.backward(relu.dinputs)
+        return relu.output, dense
+    dense.backward(dY)
+    return dense.output, dense
+
+
+def assert_step_matches(layer, X, dY, dtype):
+    out = layer.forward(X).copy()
+    layer.backward(dY)
+    ref_out, ref = reference_step(layer, np.asarray(X, np.float64), np.asarray(dY, np.float64))
+    tol = dict(rtol=RTOL[dtype], atol=RTOL[dtype])
+    assert_allclose(out, ref_out, **tol)
+    assert_allclose(layer.dinputs, ref.dinputs, **tol)
+    assert_allclose(layer.dweights, ref.dweights, **tol)
+    assert_allclose(layer.dbiases, ref.dbiases, **tol)
+
+
+@pytest.fixture(params=[Dense, DenseReLU], ids=["Dense", "DenseReLU"])
+def layer_cls(request):
+    return request.param
+
+
+@pytest.fixture(params=DTYPES, ids=["float64", "float32"])
+def dtype(request):
+    return request.param
+
+
+def data(rng, dtype, n=30, k=3, m=17):
+    return (rng.standard_normal((n, k)).astype(dtype),
+            rng.standard_normal((n, m)).astype(dtype))
+
+
+def test_values_changed_in_place_are_seen(rng, layer_cls, dtype):
+    layer = layer_cls(3, 17, dtype=dtype, rng=1)
+    X, dY = data(rng, dtype)
+    assert_step_matches(layer, X, dY, dtype)
+    for _ in range(3):  # same objects, new values: inputs, gradients and parameters
+        X[...] = rng.standard_normal(X.shape)
+        dY[...] = rng.standard_normal(dY.shape)
+        layer.weights -= 0.1 * layer.dweights
+        layer.biases += 0.5
+        assert_step_matches(layer, X, dY, dtype)
+
+
+def test_replaced_parameters_are_seen(rng, layer_cls, dtype):
+    layer = layer_cls(3, 17, dtype=dtype, rng=1)
+    X, dY = data(rng, dtype)
+    assert_step_matches(layer, X, dY, dtype)
+    layer.weights = rng.standard_normal((3, 17)).astype(dtype)
+    layer.biases = rng.standard_normal((1, 17)).tolist()  # converted on the next call
+    assert_step_matches(layer, X, dY, dtype)
+    assert isinstance(layer.biases, np.ndarray) and layer.biases.dtype == dtype
+
+
+def test_new_batch_sizes_and_objects(rng, layer_cls, dtype):
+    layer = layer_cls(3, 17, dtype=dtype, rng=1)
+    for n in (30, 30, 7, 0, 30):
+        X, dY = data(rng, dtype, n=n)
+        assert_step_matches(layer, X, dY, dtype)
+        assert layer.output.shape == (n, 17)
+
+
+def test_shape_changed_in_place_is_checked_again(rng, layer_cls, dtype):
+    layer = layer_cls(3, 17, dtype=dtype, rng=1)
+    X, dY = data(rng, dtype, n=30, k=3)
+    layer.forward(X)
+    X.shape = (45, 2)  # the same object and memory, another shape
+    with pytest.raises(ValueError, match=r"inputs must have shape \(n_samples, 3\)"):
+        layer.forward(X)
+    X.shape = (30, 3)
+    assert_step_matches(layer, X, dY, dtype)
+    dY.shape = (17, 30)
+    with pytest.raises(ValueError, match="dvalues must have the shape"):
+        layer.backward(dY)
+
+
+def test_weights_shape_changed_in_place_is_checked_again(rng, layer_cls, dtype):
+    layer = layer_cls(4, 6, dtype=dtype, rng=1)
+    X = rng.standard_normal((5, 4)).astype(dtype)
+    layer.forward(X)
+    layer.weights.shape = (6, 4)
+    with pytest.raises(ValueError, match="biases must have shape"):
+        layer.forward(X)
+
+
+def test_dtype_changed_in_place_is_converted_again(rng, layer_cls):
+    layer = layer_cls(3, 17, dtype=np.float64, rng=1)
+    X, dY = data(rng, np.float64)
+    layer.forward(X)
+    X.dtype = np.int64  # the same bytes, now integers: converted like any int input
+    out = layer.forward(X).copy()
+    assert_array_equal(out, layer_cls(3, 17, dtype=np.float64, rng=1).forward(X.copy()))
+
+
+def test_strides_changed_in_place_are_checked_again(rng, layer_cls):
+    layer = layer_cls(3, 17, rng=1)
+    X, dY = data(rng, np.float64)
+    layer.forward(X)
+    try:
+        with pytest.warns(DeprecationWarning):
+            X.strides = (8, 240)  # Fortran order, over the same memory
+    except AttributeError:  # a numpy that no longer lets strides be set
+        pytest.skip("strides cannot be set in place")
+    out = layer.forward(X).copy()
+    assert_allclose(out, layer_cls(3, 17, rng=1).forward(X.copy()), rtol=1e-15)
+
+
+def test_reassigned_inputs_before_backward(rng, layer_cls, dtype):
+    layer = layer_cls(3, 17, dtype=dtype, rng=1)
+    X, dY = data(rng, dtype)
+    out = layer.forward(X).copy()
+    layer.backward(dY)
+    X2 = rng.standard_normal(X.shape).astype(dtype)
+    layer.inputs = X2  # the book's attribute: backward reads it (the mask stays forward's)
+    layer.backward(dY)
+    dz = np.where(out > 0, dY, 0) if layer_cls is DenseReLU else dY
+    assert_allclose(layer.dweights, X2.astype(np.float64).T @ dz,
+                    rtol=RTOL[dtype], atol=RTOL[dtype])
+    layer.inputs = X2[:10]
+    with pytest.raises(ValueError, match="inputs has 10 samples but output has 30"):
+        layer.backward(dY)
+
+
+def test_own_buffers_as_arguments(rng, dtype):
+    # A layer fed its own output, twice: the second call must not write what it reads.
+    layer = Dense(17, 17, dtype=dtype, rng=1)
+    X = rng.standard_normal((30, 17)).astype(dtype)
+    first = layer.forward(X)
+    expected = first.copy() @ layer.weights + layer.biases
+    second = layer.forward(first)
+    assert_allclose(second, expected, rtol=RTOL[dtype], atol=RTOL[dtype])
+    third = layer.forward(first)
+    assert_allclose(third, expected, rtol=RTOL[dtype], atol=RTOL[dtype])
+    # and its own gradient buffer as dvalues
+    layer.backward(np.ones((30, 17), dtype))
+    d = layer.dinputs
+    expected = d.copy() @ layer.weights.T
+    layer.backward(d)
+    assert_allclose(layer.dinputs, expected, rtol=RTOL[dtype], atol=RTOL[dtype])
+    layer.backward(d)
+    assert_allclose(layer.dinputs, expected, rtol=RTOL[dtype], atol=RTOL[dtype])
+
+
+def test_regularizers_changed_between_steps(rng, layer_cls):
+    layer = layer_cls(3, 17, rng=1)
+    X, dY = data(rng, np.float64)
+    layer.forward(X)
+    layer.backward(dY)
+    plain = layer.dweights.copy()
+    layer.weight_regularizer_l2 = 0.5
+    layer.backward(dY)
+    assert_allclose(layer.dweights, plain + 2 * 0.5 * layer.weights, rtol=1e-13)
