@@ -8,6 +8,10 @@ dtypes and owns the state arrays. The formulas and their order of operations are
 (Optimizer_SGD, _Adagrad, _RMSprop, _Adam), so results match its numpy code: scalars are
 computed in double, as Python does, then used in the array's dtype, as numpy does
 (``-lr * grad`` is ``(-lr) * grad``, ``g**2`` is ``g * g``).
+
+``LayerUpdate`` holds a layer's weights, biases, gradients and state as memoryviews, so that
+an optimizer step over a whole layer is one call and one release of the GIL; the ``def``
+functions take the arrays of one parameter each call.
 """
 
 from cython cimport floating
@@ -21,54 +25,100 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
         return sqrt(x)
 
 
-def sgd(floating[:, ::1] param, const floating[:, ::1] grad, double learning_rate):
+cdef void _sgd(floating[:, ::1] param, const floating[:, ::1] grad,
+               double learning_rate) noexcept nogil:
     """param += -lr·grad."""
     cdef Py_ssize_t i, j
     cdef floating neg_lr = <floating> -learning_rate
+    for i in range(param.shape[0]):
+        for j in range(param.shape[1]):
+            param[i, j] = param[i, j] + neg_lr * grad[i, j]
+
+
+cdef void _sgd_momentum(floating[:, ::1] param, const floating[:, ::1] grad,
+                        floating[:, ::1] momentums, double learning_rate,
+                        double momentum) noexcept nogil:
+    """update := momentum·momentums - lr·grad; momentums := update; param += update."""
+    cdef Py_ssize_t i, j
+    cdef floating lr = <floating> learning_rate, mu = <floating> momentum, u
+    for i in range(param.shape[0]):
+        for j in range(param.shape[1]):
+            u = mu * momentums[i, j] - lr * grad[i, j]
+            momentums[i, j] = u
+            param[i, j] = param[i, j] + u
+
+
+cdef void _adagrad(floating[:, ::1] param, const floating[:, ::1] grad, floating[:, ::1] cache,
+                   double learning_rate, double epsilon) noexcept nogil:
+    """cache += grad²; param += -lr·grad / (√cache + ε)."""
+    cdef Py_ssize_t i, j
+    cdef floating neg_lr = <floating> -learning_rate, eps = <floating> epsilon, g
+    for i in range(param.shape[0]):
+        for j in range(param.shape[1]):
+            g = grad[i, j]
+            cache[i, j] = cache[i, j] + g * g
+            param[i, j] = param[i, j] + neg_lr * g / (_sqrt(cache[i, j]) + eps)
+
+
+cdef void _rmsprop(floating[:, ::1] param, const floating[:, ::1] grad, floating[:, ::1] cache,
+                   double learning_rate, double epsilon, double rho) noexcept nogil:
+    """cache := ρ·cache + (1-ρ)·grad²; param += -lr·grad / (√cache + ε)."""
+    cdef Py_ssize_t i, j
+    cdef floating neg_lr = <floating> -learning_rate, eps = <floating> epsilon
+    cdef floating r = <floating> rho, one_minus_r = <floating> (1 - rho), g
+    for i in range(param.shape[0]):
+        for j in range(param.shape[1]):
+            g = grad[i, j]
+            cache[i, j] = r * cache[i, j] + one_minus_r * (g * g)
+            param[i, j] = param[i, j] + neg_lr * g / (_sqrt(cache[i, j]) + eps)
+
+
+cdef void _adam(floating[:, ::1] param, const floating[:, ::1] grad, floating[:, ::1] momentums,
+                floating[:, ::1] cache, double learning_rate, double epsilon, double beta_1,
+                double beta_2, double correction_1, double correction_2) noexcept nogil:
+    """m := β1·m + (1-β1)·g; v := β2·v + (1-β2)·g²; param += -lr·(m/c1) / (√(v/c2) + ε)."""
+    cdef Py_ssize_t i, j
+    cdef floating neg_lr = <floating> -learning_rate, eps = <floating> epsilon
+    cdef floating b1 = <floating> beta_1, one_minus_b1 = <floating> (1 - beta_1)
+    cdef floating b2 = <floating> beta_2, one_minus_b2 = <floating> (1 - beta_2)
+    cdef floating c1 = <floating> correction_1, c2 = <floating> correction_2, g, m, v
+    for i in range(param.shape[0]):
+        for j in range(param.shape[1]):
+            g = grad[i, j]
+            m = b1 * momentums[i, j] + one_minus_b1 * g
+            momentums[i, j] = m
+            v = b2 * cache[i, j] + one_minus_b2 * (g * g)
+            cache[i, j] = v
+            param[i, j] = param[i, j] + neg_lr * (m / c1) / (_sqrt(v / c2) + eps)
+
+
+# --- Python entry points over one parameter: memoryviews in, GIL released. No checks. ------
+
+def sgd(floating[:, ::1] param, const floating[:, ::1] grad, double learning_rate):
+    """param += -lr·grad."""
     with nogil:
-        for i in range(param.shape[0]):
-            for j in range(param.shape[1]):
-                param[i, j] = param[i, j] + neg_lr * grad[i, j]
+        _sgd(param, grad, learning_rate)
 
 
 def sgd_momentum(floating[:, ::1] param, const floating[:, ::1] grad,
                  floating[:, ::1] momentums, double learning_rate, double momentum):
     """update := momentum·momentums - lr·grad; momentums := update; param += update."""
-    cdef Py_ssize_t i, j
-    cdef floating lr = <floating> learning_rate, mu = <floating> momentum, u
     with nogil:
-        for i in range(param.shape[0]):
-            for j in range(param.shape[1]):
-                u = mu * momentums[i, j] - lr * grad[i, j]
-                momentums[i, j] = u
-                param[i, j] = param[i, j] + u
+        _sgd_momentum(param, grad, momentums, learning_rate, momentum)
 
 
 def adagrad(floating[:, ::1] param, const floating[:, ::1] grad, floating[:, ::1] cache,
             double learning_rate, double epsilon):
     """cache += grad²; param += -lr·grad / (√cache + ε)."""
-    cdef Py_ssize_t i, j
-    cdef floating neg_lr = <floating> -learning_rate, eps = <floating> epsilon, g
     with nogil:
-        for i in range(param.shape[0]):
-            for j in range(param.shape[1]):
-                g = grad[i, j]
-                cache[i, j] = cache[i, j] + g * g
-                param[i, j] = param[i, j] + neg_lr * g / (_sqrt(cache[i, j]) + eps)
+        _adagrad(param, grad, cache, learning_rate, epsilon)
 
 
 def rmsprop(floating[:, ::1] param, const floating[:, ::1] grad, floating[:, ::1] cache,
             double learning_rate, double epsilon, double rho):
     """cache := ρ·cache + (1-ρ)·grad²; param += -lr·grad / (√cache + ε)."""
-    cdef Py_ssize_t i, j
-    cdef floating neg_lr = <floating> -learning_rate, eps = <floating> epsilon
-    cdef floating r = <floating> rho, one_minus_r = <floating> (1 - rho), g
     with nogil:
-        for i in range(param.shape[0]):
-            for j in range(param.shape[1]):
-                g = grad[i, j]
-                cache[i, j] = r * cache[i, j] + one_minus_r * (g * g)
-                param[i, j] = param[i, j] + neg_lr * g / (_sqrt(cache[i, j]) + eps)
+        _rmsprop(param, grad, cache, learning_rate, epsilon, rho)
 
 
 def adam(floating[:, ::1] param, const floating[:, ::1] grad, floating[:, ::1] momentums,
@@ -78,17 +128,94 @@ def adam(floating[:, ::1] param, const floating[:, ::1] grad, floating[:, ::1] m
 
     correction_k = 1 - β_k^(iterations + 1), computed by the caller.
     """
-    cdef Py_ssize_t i, j
-    cdef floating neg_lr = <floating> -learning_rate, eps = <floating> epsilon
-    cdef floating b1 = <floating> beta_1, one_minus_b1 = <floating> (1 - beta_1)
-    cdef floating b2 = <floating> beta_2, one_minus_b2 = <floating> (1 - beta_2)
-    cdef floating c1 = <floating> correction_1, c2 = <floating> correction_2, g, m, v
     with nogil:
-        for i in range(param.shape[0]):
-            for j in range(param.shape[1]):
-                g = grad[i, j]
-                m = b1 * momentums[i, j] + one_minus_b1 * g
-                momentums[i, j] = m
-                v = b2 * cache[i, j] + one_minus_b2 * (g * g)
-                cache[i, j] = v
-                param[i, j] = param[i, j] + neg_lr * (m / c1) / (_sqrt(v / c2) + eps)
+        _adam(param, grad, momentums, cache, learning_rate, epsilon, beta_1, beta_2,
+              correction_1, correction_2)
+
+
+# --- A layer's update over arrays bound once ------------------------------------------------
+
+cdef class LayerUpdate:
+    """A layer's weights and biases, their gradients and up to two state arrays each, held as
+    memoryviews: one call updates both parameters with the GIL released once.
+
+    fastbp/optimizers.py validates the arrays, binds them, and calls a method while they
+    stay the same (fastbp/_snapshot.pyx). Nothing is checked here; state arrays an optimizer
+    does not use may be None.
+    """
+    cdef bint f64
+    cdef double[:, ::1] w_d, b_d, w1_d, w2_d, b1_d, b2_d
+    cdef const double[:, ::1] dw_d, db_d
+    cdef float[:, ::1] w_f, b_f, w1_f, w2_f, b1_f, b2_f
+    cdef const float[:, ::1] dw_f, db_f
+
+    def __cinit__(self, bint float64, weights, dweights, biases, dbiases,
+                  weight_state_1=None, weight_state_2=None, bias_state_1=None,
+                  bias_state_2=None):
+        self.f64 = float64
+        if float64:
+            self.w_d, self.dw_d, self.b_d, self.db_d = weights, dweights, biases, dbiases
+            if weight_state_1 is not None:
+                self.w1_d, self.b1_d = weight_state_1, bias_state_1
+            if weight_state_2 is not None:
+                self.w2_d, self.b2_d = weight_state_2, bias_state_2
+        else:
+            self.w_f, self.dw_f, self.b_f, self.db_f = weights, dweights, biases, dbiases
+            if weight_state_1 is not None:
+                self.w1_f, self.b1_f = weight_state_1, bias_state_1
+            if weight_state_2 is not None:
+                self.w2_f, self.b2_f = weight_state_2, bias_state_2
+
+    def sgd(self, double learning_rate):
+        with nogil:
+            if self.f64:
+                _sgd(self.w_d, self.dw_d, learning_rate)
+                _sgd(self.b_d, self.db_d, learning_rate)
+            else:
+                _sgd(self.w_f, self.dw_f, learning_rate)
+                _sgd(self.b_f, self.db_f, learning_rate)
+
+    def sgd_momentum(self, double learning_rate, double momentum):
+        """State 1: the momentums."""
+        with nogil:
+            if self.f64:
+                _sgd_momentum(self.w_d, self.dw_d, self.w1_d, learning_rate, momentum)
+                _sgd_momentum(self.b_d, self.db_d, self.b1_d, learning_rate, momentum)
+            else:
+                _sgd_momentum(self.w_f, self.dw_f, self.w1_f, learning_rate, momentum)
+                _sgd_momentum(self.b_f, self.db_f, self.b1_f, learning_rate, momentum)
+
+    def adagrad(self, double learning_rate, double epsilon):
+        """State 1: the cache."""
+        with nogil:
+            if self.f64:
+                _adagrad(self.w_d, self.dw_d, self.w1_d, learning_rate, epsilon)
+                _adagrad(self.b_d, self.db_d, self.b1_d, learning_rate, epsilon)
+            else:
+                _adagrad(self.w_f, self.dw_f, self.w1_f, learning_rate, epsilon)
+                _adagrad(self.b_f, self.db_f, self.b1_f, learning_rate, epsilon)
+
+    def rmsprop(self, double learning_rate, double epsilon, double rho):
+        """State 1: the cache."""
+        with nogil:
+            if self.f64:
+                _rmsprop(self.w_d, self.dw_d, self.w1_d, learning_rate, epsilon, rho)
+                _rmsprop(self.b_d, self.db_d, self.b1_d, learning_rate, epsilon, rho)
+            else:
+                _rmsprop(self.w_f, self.dw_f, self.w1_f, learning_rate, epsilon, rho)
+                _rmsprop(self.b_f, self.db_f, self.b1_f, learning_rate, epsilon, rho)
+
+    def adam(self, double learning_rate, double epsilon, double beta_1, double beta_2,
+             double correction_1, double correction_2):
+        """State 1: the momentums; state 2: the cache."""
+        with nogil:
+            if self.f64:
+                _adam(self.w_d, self.dw_d, self.w1_d, self.w2_d, learning_rate, epsilon,
+                      beta_1, beta_2, correction_1, correction_2)
+                _adam(self.b_d, self.db_d, self.b1_d, self.b2_d, learning_rate, epsilon,
+                      beta_1, beta_2, correction_1, correction_2)
+            else:
+                _adam(self.w_f, self.dw_f, self.w1_f, self.w2_f, learning_rate, epsilon,
+                      beta_1, beta_2, correction_1, correction_2)
+                _adam(self.b_f, self.db_f, self.b1_f, self.b2_f, learning_rate, epsilon,
+                      beta_1, beta_2, correction_1, correction_2)

@@ -174,7 +174,9 @@ class Model:
                 raise ValueError("validation_data must be a pair (X_val, y_val)") from None
             X_val = self._check_X(X_val, "validation X")
             val = self._check_y(y_val, X_val, "validation y")
-        batches = self._batches(X.shape[0], batch_size)
+        # The batch views are made once: the same objects every epoch let each layer keep
+        # its validated arrays bound (fastbp.layers, "fast path").
+        batches = [(X[s], y[s], labels[s]) for s in self._batches(X.shape[0], batch_size)]
         loss_fn, optimizer = self._output_loss, self.optimizer
         regularized = any(
             layer.weight_regularizer_l1 or layer.weight_regularizer_l2
@@ -186,8 +188,7 @@ class Model:
             data_loss_sum = 0.0
             report = print_every and (epoch % print_every == 0 or epoch == epochs)
             correct = 0.0
-            for batch in batches:
-                Xb, yb, lb = X[batch], y[batch], labels[batch]
+            for Xb, yb, lb in batches:
                 logits = self._forward(Xb, True)
                 n = Xb.shape[0]
                 data_loss_sum += loss_fn._forward(logits, kind, yb, lb) * n

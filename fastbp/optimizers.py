@@ -7,15 +7,17 @@ the iteration. As in the book, the optimizer's state lives on the layer
 (``weight_momentums``, ``weight_cache``, ``bias_momentums``, ``bias_cache``).
 """
 
+import operator
+
 import numpy as np
 
-from . import _optimizers
-from ._validation import kernel_sets
-
-_KERNELS = kernel_sets(_optimizers, ("sgd", "sgd_momentum", "adagrad", "rmsprop", "adam"))
+from ._optimizers import LayerUpdate
+from ._snapshot import ArraySnapshot
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam",
            "Optimizer_SGD", "Optimizer_Adagrad", "Optimizer_RMSprop", "Optimizer_Adam"]
+
+_FLOAT64 = np.dtype(np.float64)
 
 
 def _check_hyperparameter(value, name, *, low=0.0, high=None, low_open=False):
@@ -32,7 +34,24 @@ def _check_hyperparameter(value, name, *, low=0.0, high=None, low_open=False):
     return value
 
 
+_NO_STATE = ()
+_MOMENTUMS = ("momentums",)
+_CACHE = ("cache",)
+_MOMENTUMS_CACHE = ("momentums", "cache")
+# The layer's arrays an update reads and writes, for each set of state arrays.
+_LAYER_ARRAYS = {
+    states: operator.attrgetter("weights", "biases", "dweights", "dbiases",
+                                *(f"weight_{name}" for name in states),
+                                *(f"bias_{name}" for name in states))
+    for states in (_NO_STATE, _MOMENTUMS, _CACHE, _MOMENTUMS_CACHE)
+}
+
+
 class _Optimizer:
+    # The state arrays the update uses, by suffix: "momentums" is weight_momentums and
+    # bias_momentums on the layer, as in the book.
+    _states = _NO_STATE
+
     def __init__(self, learning_rate, decay):
         self.learning_rate = _check_hyperparameter(learning_rate, "learning_rate",
                                                    low_open=True)
@@ -49,25 +68,56 @@ class _Optimizer:
         self.iterations += 1
 
     def update_params(self, layer):
+        """Update ``layer.weights`` and ``layer.biases`` in place, in one compiled call."""
+        states = self._states
+        # Fast path: the arrays this optimizer bound last time, all the same and unchanged.
+        bound = getattr(layer, "_fastbp_update", None)
+        if bound is not None and bound[0] is self and bound[1] is states:
+            try:
+                arrays = _LAYER_ARRAYS[states](layer)
+            except AttributeError:  # a state array deleted
+                arrays = None
+            if arrays is not None and bound[2].same(*arrays):
+                self._run(bound[3])
+                return
+        self._run(self._bind(layer, states))
+
+    def _bind(self, layer, states):
+        """Check the layer's gradients, make its state, bind them; remember the binding."""
         weights, biases = layer._parameters()  # checked and C-contiguous in the layer dtype
-        pairs = []
+        grads = []
+        converted = False
         # Both gradients are checked before either parameter changes.
-        for params, grads, name in ((weights, layer.dweights, "dweights"),
-                                    (biases, layer.dbiases, "dbiases")):
-            if grads is None:
+        for params, grad, name in ((weights, layer.dweights, "dweights"),
+                                   (biases, layer.dbiases, "dbiases")):
+            if grad is None:
                 raise RuntimeError(f"{type(layer).__name__}.{name} is None: call backward first")
-            if not isinstance(grads, np.ndarray) or grads.shape != params.shape:
+            if not isinstance(grad, np.ndarray) or grad.shape != params.shape:
                 raise ValueError(
                     f"{name} must be an array of the parameters' shape {params.shape}, got "
-                    f"{getattr(grads, 'shape', type(grads).__name__)}"
+                    f"{getattr(grad, 'shape', type(grad).__name__)}"
                 )
-            if grads.dtype.kind not in "biuf":
-                raise TypeError(f"{name} must hold real numbers, got dtype {grads.dtype}")
+            if grad.dtype.kind not in "biuf":
+                raise TypeError(f"{name} must hold real numbers, got dtype {grad.dtype}")
             # Any layout or real dtype is accepted, as the book's numpy code accepts it.
-            pairs.append((params, np.ascontiguousarray(grads, dtype=params.dtype),
-                          "weight" if name == "dweights" else "bias"))
-        for params, grads, prefix in pairs:
-            self._update(layer, params, grads, prefix)
+            checked = np.ascontiguousarray(grad, dtype=params.dtype)
+            converted = converted or checked is not grad
+            grads.append(checked)
+        weight_states = [self._state(layer, f"weight_{name}", weights) for name in states]
+        bias_states = [self._state(layer, f"bias_{name}", biases) for name in states]
+        padding = [None] * (2 - len(states))
+        update = LayerUpdate(weights.dtype == _FLOAT64, weights, grads[0], biases, grads[1],
+                             *(weight_states + padding), *(bias_states + padding))
+        layer.__dict__.pop("_fastbp_update", None)
+        if not converted:
+            # Bound to the layer's own arrays: good for later calls while they are unchanged.
+            # (Converted copies of the gradients are good for this call only.)
+            snapshot = ArraySnapshot(*_LAYER_ARRAYS[states](layer))
+            try:
+                layer._fastbp_update = (self, states, snapshot, update)
+            except AttributeError:  # a layer that takes no new attributes: no fast path
+                pass
+        return update
 
     @staticmethod
     def _state(layer, name, params):
@@ -88,51 +138,54 @@ class SGD(_Optimizer):
         super().__init__(learning_rate, decay)
         self.momentum = _check_hyperparameter(momentum, "momentum")
 
-    def _update(self, layer, params, grads, prefix):
+    @property
+    def _states(self):
+        # Without momentum the book keeps no state; momentum may be set after construction.
+        return _MOMENTUMS if self.momentum else _NO_STATE
+
+    def _run(self, update):
         if self.momentum:
-            momentums = self._state(layer, prefix + "_momentums", params)
-            _KERNELS[params.dtype].sgd_momentum(params, grads, momentums, self.current_learning_rate,
-                                     self.momentum)
+            update.sgd_momentum(self.current_learning_rate, self.momentum)
         else:
-            _KERNELS[params.dtype].sgd(params, grads, self.current_learning_rate)
+            update.sgd(self.current_learning_rate)
 
 
 class Adagrad(_Optimizer):
+    _states = _CACHE
+
     def __init__(self, learning_rate=1., decay=0., epsilon=1e-7):
         super().__init__(learning_rate, decay)
         self.epsilon = _check_hyperparameter(epsilon, "epsilon")
 
-    def _update(self, layer, params, grads, prefix):
-        cache = self._state(layer, prefix + "_cache", params)
-        _KERNELS[params.dtype].adagrad(params, grads, cache, self.current_learning_rate, self.epsilon)
+    def _run(self, update):
+        update.adagrad(self.current_learning_rate, self.epsilon)
 
 
 class RMSprop(_Optimizer):
+    _states = _CACHE
+
     def __init__(self, learning_rate=0.001, decay=0., epsilon=1e-7, rho=0.9):
         super().__init__(learning_rate, decay)
         self.epsilon = _check_hyperparameter(epsilon, "epsilon")
         self.rho = _check_hyperparameter(rho, "rho", high=1.0)
 
-    def _update(self, layer, params, grads, prefix):
-        cache = self._state(layer, prefix + "_cache", params)
-        _KERNELS[params.dtype].rmsprop(params, grads, cache, self.current_learning_rate, self.epsilon,
-                            self.rho)
+    def _run(self, update):
+        update.rmsprop(self.current_learning_rate, self.epsilon, self.rho)
 
 
 class Adam(_Optimizer):
+    _states = _MOMENTUMS_CACHE
+
     def __init__(self, learning_rate=0.001, decay=0., epsilon=1e-7, beta_1=0.9, beta_2=0.999):
         super().__init__(learning_rate, decay)
         self.epsilon = _check_hyperparameter(epsilon, "epsilon")
         self.beta_1 = _check_hyperparameter(beta_1, "beta_1", high=1.0)
         self.beta_2 = _check_hyperparameter(beta_2, "beta_2", high=1.0)
 
-    def _update(self, layer, params, grads, prefix):
-        momentums = self._state(layer, prefix + "_momentums", params)
-        cache = self._state(layer, prefix + "_cache", params)
-        _KERNELS[params.dtype].adam(params, grads, momentums, cache, self.current_learning_rate,
-                         self.epsilon, self.beta_1, self.beta_2,
-                         1 - self.beta_1 ** (self.iterations + 1),
-                         1 - self.beta_2 ** (self.iterations + 1))
+    def _run(self, update):
+        update.adam(self.current_learning_rate, self.epsilon, self.beta_1, self.beta_2,
+                    1 - self.beta_1 ** (self.iterations + 1),
+                    1 - self.beta_2 ** (self.iterations + 1))
 
 
 Optimizer_SGD = SGD
