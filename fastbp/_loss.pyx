@@ -67,44 +67,128 @@ def softmax(const floating[:, ::1] logits, floating[:, ::1] probs):
         softmax_kernel(logits, probs)
 
 
+cdef double _sparse_loss(const floating[:, ::1] logits, const long[::1] labels,
+                         floating[:, ::1] probs) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double total = 0
+    softmax_kernel(logits, probs)
+    for i in range(probs.shape[0]):
+        total += -_log(_clip(probs[i, labels[i]]))
+    return total
+
+
+cdef double _onehot_loss(const floating[:, ::1] logits, const floating[:, ::1] onehot,
+                         floating[:, ::1] probs) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef floating c
+    cdef double total = 0
+    softmax_kernel(logits, probs)
+    for i in range(probs.shape[0]):
+        c = 0
+        for j in range(probs.shape[1]):
+            c = c + _clip(probs[i, j]) * onehot[i, j]
+        total += -_log(c)
+    return total
+
+
+cdef void _backward(const floating[:, ::1] dvalues, const long[::1] labels,
+                    floating[:, ::1] dinputs) noexcept nogil:
+    cdef Py_ssize_t i, j, n = dvalues.shape[0]
+    for i in range(n):
+        for j in range(dvalues.shape[1]):
+            dinputs[i, j] = dvalues[i, j]
+        dinputs[i, labels[i]] = dinputs[i, labels[i]] - 1
+        # The book divides by the sample count (not multiplies by its inverse).
+        for j in range(dvalues.shape[1]):
+            dinputs[i, j] = dinputs[i, j] / <floating> n
+
+
+cdef inline object _mean(double total, Py_ssize_t n):
+    return total / n if n else float("nan")
+
+
 def softmax_crossentropy_sparse(const floating[:, ::1] logits, const long[::1] labels,
                                 floating[:, ::1] probs):
     """probs := softmax(logits); return mean_i -log(clip(probs[i, labels[i]]))."""
-    cdef Py_ssize_t i
-    cdef double total = 0
+    cdef double total
     with nogil:
-        softmax_kernel(logits, probs)
-        for i in range(probs.shape[0]):
-            total += -_log(_clip(probs[i, labels[i]]))
-    return total / probs.shape[0] if probs.shape[0] else float("nan")
+        total = _sparse_loss(logits, labels, probs)
+    return _mean(total, probs.shape[0])
 
 
 def softmax_crossentropy_onehot(const floating[:, ::1] logits, const floating[:, ::1] onehot,
                                 floating[:, ::1] probs):
     """probs := softmax(logits); return mean_i -log(Σ_j clip(probs[i, j])·onehot[i, j])."""
-    cdef Py_ssize_t i, j
-    cdef floating c
-    cdef double total = 0
+    cdef double total
     with nogil:
-        softmax_kernel(logits, probs)
-        for i in range(probs.shape[0]):
-            c = 0
-            for j in range(probs.shape[1]):
-                c = c + _clip(probs[i, j]) * onehot[i, j]
-            total += -_log(c)
-    return total / probs.shape[0] if probs.shape[0] else float("nan")
+        total = _onehot_loss(logits, onehot, probs)
+    return _mean(total, probs.shape[0])
 
 
 def softmax_crossentropy_backward(const floating[:, ::1] dvalues, const long[::1] labels,
                                   floating[:, ::1] dinputs):
     """dinputs := (dvalues - one_hot(labels)) / n_samples (dvalues: the probabilities)."""
-    cdef Py_ssize_t i, j, n = dvalues.shape[0]
-    cdef floating scale
     with nogil:
-        for i in range(n):
-            for j in range(dvalues.shape[1]):
-                dinputs[i, j] = dvalues[i, j]
-            dinputs[i, labels[i]] = dinputs[i, labels[i]] - 1
-            # The book divides by the sample count (not multiplies by its inverse).
-            for j in range(dvalues.shape[1]):
-                dinputs[i, j] = dinputs[i, j] / <floating> n
+        _backward(dvalues, labels, dinputs)
+
+
+cdef class SoftmaxCrossEntropyStep:
+    """The loss's arrays held as memoryviews, for steps without re-binding them.
+
+    fastbp/losses.py validates logits, labels (and one-hot rows) and allocates the outputs,
+    binds them here, and calls ``forward()``/``backward()`` while they stay the same
+    (fastbp/_snapshot.pyx). Nothing is checked here.
+    """
+    cdef bint f64, onehot
+    cdef const double[:, ::1] logits_d, y_d, dvalues_d
+    cdef double[:, ::1] probs_d, dinputs_d
+    cdef const float[:, ::1] logits_f, y_f, dvalues_f
+    cdef float[:, ::1] probs_f, dinputs_f
+    cdef const long[::1] labels, backward_labels
+
+    def __cinit__(self, bint float64):
+        self.f64 = float64
+
+    def bind_forward(self, logits, labels, onehot, probs):
+        """Hold (logits, labels, probs), and the one-hot rows if the loss reads them."""
+        self.onehot = onehot is not None
+        self.labels = labels
+        if self.f64:
+            self.logits_d, self.probs_d = logits, probs
+            if self.onehot:
+                self.y_d = onehot
+        else:
+            self.logits_f, self.probs_f = logits, probs
+            if self.onehot:
+                self.y_f = onehot
+
+    def bind_backward(self, dvalues, labels, dinputs):
+        self.backward_labels = labels
+        if self.f64:
+            self.dvalues_d, self.dinputs_d = dvalues, dinputs
+        else:
+            self.dvalues_f, self.dinputs_f = dvalues, dinputs
+
+    def forward(self):
+        """probs := softmax(logits); return the mean loss."""
+        cdef double total
+        with nogil:
+            if self.f64:
+                if self.onehot:
+                    total = _onehot_loss(self.logits_d, self.y_d, self.probs_d)
+                else:
+                    total = _sparse_loss(self.logits_d, self.labels, self.probs_d)
+            else:
+                if self.onehot:
+                    total = _onehot_loss(self.logits_f, self.y_f, self.probs_f)
+                else:
+                    total = _sparse_loss(self.logits_f, self.labels, self.probs_f)
+        return _mean(total, self.labels.shape[0])
+
+    def backward(self):
+        """dinputs := (dvalues - one_hot(labels)) / n_samples."""
+        with nogil:
+            if self.f64:
+                _backward(self.dvalues_d, self.backward_labels, self.dinputs_d)
+            else:
+                _backward(self.dvalues_f, self.backward_labels, self.dinputs_f)

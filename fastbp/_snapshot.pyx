@@ -16,7 +16,7 @@ cdef enum:
 
 
 cdef class ArraySnapshot:
-    """Identity, data pointer, dtype, shape and strides of up to 8 two-dimensional arrays."""
+    """Identity, data pointer, dtype, shape and strides of up to 8 arrays of 1 or 2 dimensions."""
     cdef tuple arrays
     cdef Py_ssize_t n
     cdef void *data[MAX_ARRAYS]
@@ -24,22 +24,26 @@ cdef class ArraySnapshot:
     cdef Py_ssize_t dims[MAX_ARRAYS][2]
     cdef Py_ssize_t strides[MAX_ARRAYS][2]
     cdef int flags[MAX_ARRAYS]
+    cdef int ndim[MAX_ARRAYS]
 
     def __init__(self, *arrays):
         cdef cnp.ndarray a
         cdef Py_ssize_t i
+        cdef int nd
         if len(arrays) > MAX_ARRAYS:
             raise ValueError(f"at most {MAX_ARRAYS} arrays")
         for i in range(len(arrays)):
             a = <cnp.ndarray?> arrays[i]
-            if cnp.PyArray_NDIM(a) != 2:
-                raise ValueError("ArraySnapshot takes 2-D arrays")
+            nd = cnp.PyArray_NDIM(a)
+            if nd != 1 and nd != 2:
+                raise ValueError("ArraySnapshot takes 1-D and 2-D arrays")
+            self.ndim[i] = nd
             self.data[i] = cnp.PyArray_DATA(a)
             self.descr[i] = <void *> cnp.PyArray_DESCR(a)
             self.dims[i][0] = cnp.PyArray_DIMS(a)[0]
-            self.dims[i][1] = cnp.PyArray_DIMS(a)[1]
+            self.dims[i][1] = cnp.PyArray_DIMS(a)[1] if nd == 2 else 0
             self.strides[i][0] = cnp.PyArray_STRIDES(a)[0]
-            self.strides[i][1] = cnp.PyArray_STRIDES(a)[1]
+            self.strides[i][1] = cnp.PyArray_STRIDES(a)[1] if nd == 2 else 0
             self.flags[i] = cnp.PyArray_FLAGS(a)
         self.arrays = arrays
         self.n = len(arrays)
@@ -56,11 +60,12 @@ cdef class ArraySnapshot:
             a = <cnp.ndarray> arrays[i]
             if (cnp.PyArray_DATA(a) != self.data[i]
                     or <void *> cnp.PyArray_DESCR(a) != self.descr[i]
-                    or cnp.PyArray_NDIM(a) != 2
+                    or cnp.PyArray_NDIM(a) != self.ndim[i]
+                    or cnp.PyArray_FLAGS(a) != self.flags[i]
                     or cnp.PyArray_DIMS(a)[0] != self.dims[i][0]
-                    or cnp.PyArray_DIMS(a)[1] != self.dims[i][1]
-                    or cnp.PyArray_STRIDES(a)[0] != self.strides[i][0]
-                    or cnp.PyArray_STRIDES(a)[1] != self.strides[i][1]
-                    or cnp.PyArray_FLAGS(a) != self.flags[i]):
+                    or cnp.PyArray_STRIDES(a)[0] != self.strides[i][0]):
+                return False
+            if self.ndim[i] == 2 and (cnp.PyArray_DIMS(a)[1] != self.dims[i][1]
+                                      or cnp.PyArray_STRIDES(a)[1] != self.strides[i][1]):
                 return False
         return True

@@ -11,6 +11,7 @@ sample) or one-hot rows. Outputs are buffers reused from call to call, as in fas
 import numpy as np
 
 from . import _loss
+from ._snapshot import ArraySnapshot
 from ._validation import asarray_named, kernel_sets
 from .layers import _as_layer_array, _Buffers
 
@@ -156,6 +157,9 @@ class SoftmaxCrossEntropy(Loss):
     def __init__(self):
         self.output = self.dinputs = None
         self._buffers = _Buffers()
+        # The fast path, as in fastbp.layers: arrays bound once, reused while unchanged.
+        self._step = None
+        self._forward_bound = self._backward_bound = None
 
     def forward(self, inputs, y_true):
         """Set ``output`` (probabilities) and return the mean loss."""
@@ -170,18 +174,39 @@ class SoftmaxCrossEntropy(Loss):
     # Checked inputs only, from here on (the Model checks its data once, not every step).
 
     def _forward(self, inputs, kind, y, labels):
+        bound = self._forward_bound
+        if bound is not None and bound.same(inputs, y, labels, self.output):
+            return self._step.forward()
         out = self._buffers.get("output", inputs.shape, inputs.dtype, (inputs,))
-        if kind == "sparse":
-            loss = _KERNELS[inputs.dtype].softmax_crossentropy_sparse(inputs, labels, out)
-        else:
-            loss = _KERNELS[inputs.dtype].softmax_crossentropy_onehot(inputs, y, out)
+        step = self._step_for(inputs.dtype)
+        self._forward_bound = None
+        step.bind_forward(inputs, labels, None if kind == "sparse" else y, out)
+        loss = step.forward()
         self.output = out
+        self._forward_bound = ArraySnapshot(inputs, y, labels, out)
         return loss
 
     def _backward(self, dvalues, labels):
+        bound = self._backward_bound
+        if bound is not None and bound.same(dvalues, labels, self.dinputs):
+            self._step.backward()
+            return
         out = self._buffers.get("dinputs", dvalues.shape, dvalues.dtype, (dvalues,))
-        _KERNELS[dvalues.dtype].softmax_crossentropy_backward(dvalues, labels, out)
+        step = self._step_for(dvalues.dtype)
+        self._backward_bound = None
+        step.bind_backward(dvalues, labels, out)
+        step.backward()
         self.dinputs = out
+        self._backward_bound = ArraySnapshot(dvalues, labels, out)
+
+    def _step_for(self, dtype):
+        """The bound kernels for ``dtype``; new (and nothing bound) if the dtype changed."""
+        step = self._step
+        if step is None or self._step_dtype is not dtype:
+            step = self._step = _loss.SoftmaxCrossEntropyStep(dtype == np.float64)
+            self._step_dtype = dtype
+            self._forward_bound = self._backward_bound = None
+        return step
 
 
 def prepare_labels(y_true, like, name="y_true"):
