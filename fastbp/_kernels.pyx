@@ -234,6 +234,7 @@ cdef void relu_backward_kernel(const floating[:, ::1] dY, const floating[:, ::1]
     cdef const floating *dy
     cdef const floating *x
     cdef floating *dx
+    cdef floating g
     if n == 0:
         return
     for i in range(X.shape[0]):
@@ -241,7 +242,8 @@ cdef void relu_backward_kernel(const floating[:, ::1] dY, const floating[:, ::1]
         x = &X[i, 0]
         dx = &dX[i, 0]
         for j in range(n):
-            dx[j] = 0 if x[j] <= 0 else dy[j]
+            g = dy[j]  # read unconditionally: a conditional read compiles to a masked load
+            dx[j] = 0 if x[j] <= 0 else g
 
 
 cdef void column_sums_kernel(const floating[:, ::1] dY, floating[:, ::1] db) noexcept nogil:
@@ -282,7 +284,8 @@ cdef void relu_mask_column_sums_kernel(const floating[:, ::1] dY, const floating
         o = &output[i, 0]
         dz = &dZ[i, 0]
         for j in range(n):
-            g = 0 if o[j] <= 0 else dy[j]
+            g = dy[j]  # read unconditionally: a conditional read compiles to a masked load
+            g = 0 if o[j] <= 0 else g
             dz[j] = g
             s[j] += g
 
