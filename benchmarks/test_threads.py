@@ -2,7 +2,7 @@
 
 The book's spiral network: ``DenseReLU(2, 64)`` then ``Dense(64, 3)`` on 300 samples (three
 spiral arms of 100 points). One step is the forward and backward pass through both layers and
-a step of SGD, the book's training loop without its loss (a fixed gradient stands in for
+a step of fastbp's SGD, the book's training loop without its loss (a fixed gradient stands in for
 it: the loss is numpy code, not fastbp's). BLAS is limited to one thread (threadpoolctl), so
 any speedup comes from the kernels running outside the GIL, one loop on each core.
 
@@ -51,18 +51,20 @@ class SpiralLoop:
         self.dvalues = (np.full((300, 3), 1 / 3) - np.eye(3)[y]) / 300
         self.dense1 = fastbp.DenseReLU(2, 64, rng=seed)
         self.dense2 = fastbp.Dense(64, 3, rng=seed + 1)
+        self.optimizer = fastbp.SGD(learning_rate=0.1)
 
-    def run(self, steps, lr=0.1):
+    def run(self, steps):
         dense1, dense2, X, dvalues = self.dense1, self.dense2, self.X, self.dvalues
+        optimizer = self.optimizer
         for _ in range(steps):
             dense1.forward(X)
             dense2.forward(dense1.output)
             dense2.backward(dvalues)
             dense1.backward(dense2.dinputs)
-            dense1.weights -= lr * dense1.dweights
-            dense1.biases -= lr * dense1.dbiases
-            dense2.weights -= lr * dense2.dweights
-            dense2.biases -= lr * dense2.dbiases
+            optimizer.pre_update_params()
+            optimizer.update_params(dense1)
+            optimizer.update_params(dense2)
+            optimizer.post_update_params()
 
 
 def one_thread(loops, steps):

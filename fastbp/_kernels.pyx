@@ -24,6 +24,9 @@ Design
 from cython cimport floating
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
+from fastbp._loss cimport SoftmaxCrossEntropyStep
+from fastbp._optimizers cimport LayerUpdate
+
 # Products with at most this many multiply-adds (m·n·k) run as plain loops: below it, a BLAS
 # call costs more than its arithmetic. The book's spiral layer (300×2→64, 300×64→3) is below.
 cdef Py_ssize_t SMALL_PRODUCT = 512
@@ -463,38 +466,137 @@ cdef class DenseStep:
         if not self.bound_forward:  # a guard against misuse, not a validation
             raise RuntimeError("DenseStep.forward before bind_forward")
         with nogil:
-            if self.f64:
-                dense_forward_kernel(self.X_d, self.W_d, self.b_d, self.out_d, self.relu)
-            else:
-                dense_forward_kernel(self.X_f, self.W_f, self.b_f, self.out_f, self.relu)
+            self._forward()
 
     def backward(self, double weight_l1, double weight_l2, double bias_l1, double bias_l2):
         """dinputs, dweights, dbiases from dvalues, plus the L1/L2 terms, on the bound arrays."""
         if not (self.bound_forward and self.bound_backward):
             raise RuntimeError("DenseStep.backward before bind_forward and bind_backward")
         with nogil:
-            if self.f64:
-                _dense_step_backward(self.dY_d, self.X_d, self.W_d, self.b_d, self.out_d,
-                                     self.dz_d, self.dX_d, self.dW_d, self.db_d, self.relu,
-                                     weight_l1, weight_l2, bias_l1, bias_l2)
+            self._backward(weight_l1, weight_l2, bias_l1, bias_l2)
+
+    cdef void _forward(self) noexcept nogil:
+        if self.f64:
+            dense_forward_kernel(self.X_d, self.W_d, self.b_d, self.out_d, self.relu)
+        else:
+            dense_forward_kernel(self.X_f, self.W_f, self.b_f, self.out_f, self.relu)
+
+    cdef void _backward(self, double weight_l1, double weight_l2, double bias_l1,
+                        double bias_l2) noexcept nogil:
+        # dz is bound (and read) only with ReLU.
+        if self.f64:
+            if self.relu:
+                relu_mask_column_sums_kernel(self.dY_d, self.out_d, self.dz_d, self.db_d)
+                backward_products_kernel(self.dz_d, self.X_d, self.W_d, self.dX_d, self.dW_d)
             else:
-                _dense_step_backward(self.dY_f, self.X_f, self.W_f, self.b_f, self.out_f,
-                                     self.dz_f, self.dX_f, self.dW_f, self.db_f, self.relu,
-                                     weight_l1, weight_l2, bias_l1, bias_l2)
+                column_sums_kernel(self.dY_d, self.db_d)
+                backward_products_kernel(self.dY_d, self.X_d, self.W_d, self.dX_d, self.dW_d)
+            _regularize(self.W_d, self.dW_d, self.b_d, self.db_d,
+                        weight_l1, weight_l2, bias_l1, bias_l2)
+        else:
+            if self.relu:
+                relu_mask_column_sums_kernel(self.dY_f, self.out_f, self.dz_f, self.db_f)
+                backward_products_kernel(self.dz_f, self.X_f, self.W_f, self.dX_f, self.dW_f)
+            else:
+                column_sums_kernel(self.dY_f, self.db_f)
+                backward_products_kernel(self.dY_f, self.X_f, self.W_f, self.dX_f, self.dW_f)
+            _regularize(self.W_f, self.dW_f, self.b_f, self.db_f,
+                        weight_l1, weight_l2, bias_l1, bias_l2)
 
 
-cdef inline void _dense_step_backward(
-        const floating[:, ::1] dY, const floating[:, ::1] X, const floating[:, ::1] W,
-        const floating[:, ::1] b, const floating[:, ::1] out, floating[:, ::1] dz,
-        floating[:, ::1] dX, floating[:, ::1] dW, floating[:, ::1] db, bint relu,
-        double weight_l1, double weight_l2, double bias_l1, double bias_l2) noexcept nogil:
-    if relu:
-        relu_mask_column_sums_kernel(dY, out, dz, db)
-        backward_products_kernel(dz, X, W, dX, dW)
-    else:
-        column_sums_kernel(dY, db)
-        backward_products_kernel(dY, X, W, dX, dW)
+cdef inline void _regularize(const floating[:, ::1] W, floating[:, ::1] dW,
+                             const floating[:, ::1] b, floating[:, ::1] db,
+                             double weight_l1, double weight_l2, double bias_l1,
+                             double bias_l2) noexcept nogil:
     if weight_l1 != 0 or weight_l2 != 0:
         regularization_grad_kernel(W, dW, <floating> weight_l1, <floating> weight_l2)
     if bias_l1 != 0 or bias_l2 != 0:
         regularization_grad_kernel(b, db, <floating> bias_l1, <floating> bias_l2)
+
+
+# --- A whole training step over bound arrays ---------------------------------------------------
+
+cdef enum:
+    MAX_NETWORK_LAYERS = 4
+
+
+cdef class NetworkStep:
+    """One training step of Dense/DenseReLU layers, softmax cross-entropy and an optimizer,
+    with the GIL released once.
+
+    Python between the steps of a layer-by-layer loop costs little on one thread, but with
+    several threads each release and re-acquisition of the GIL hands it over, and on small
+    layers the hand-overs cost more than the kernels (BENCHMARKS.md, "Threads"). Model.train
+    runs its first step layer by layer, which validates and binds every array
+    (DenseStep, SoftmaxCrossEntropyStep, LayerUpdate), then hands those bindings here.
+    Nothing is checked here; the step is exactly the layer-by-layer one, in the same order.
+    """
+    cdef DenseStep l0, l1, l2, l3
+    cdef LayerUpdate u0, u1, u2, u3
+    cdef SoftmaxCrossEntropyStep loss
+    cdef int n_layers
+    cdef double reg[MAX_NETWORK_LAYERS][4]
+
+    def __init__(self, layers, loss, updates, regularizers):
+        """layers: DenseSteps, first to last; updates: their LayerUpdates; regularizers:
+        (weight_l1, weight_l2, bias_l1, bias_l2) of each layer."""
+        cdef int i, j
+        n = len(layers)
+        if not 1 <= n <= MAX_NETWORK_LAYERS or len(updates) != n or len(regularizers) != n:
+            raise ValueError(f"NetworkStep takes 1 to {MAX_NETWORK_LAYERS} layers, each with "
+                             "an update and its regularizers")
+        layers = list(layers) + [None] * (MAX_NETWORK_LAYERS - n)
+        updates = list(updates) + [None] * (MAX_NETWORK_LAYERS - n)
+        self.l0, self.l1, self.l2, self.l3 = layers
+        self.u0, self.u1, self.u2, self.u3 = updates
+        self.loss = loss
+        self.n_layers = n
+        for i in range(n):
+            if not (<DenseStep> layers[i]).bound_forward or not (<DenseStep> layers[i]).bound_backward:
+                raise ValueError("every DenseStep must be bound")
+            for j in range(4):
+                self.reg[i][j] = regularizers[i][j]
+
+    def step(self, int optimizer, double learning_rate, double p1=0, double p2=0,
+             double p3=0, double p4=0, double p5=0):
+        """Forward, loss, backward and update; return the mean loss.
+
+        p1..p5 are the optimizer's own parameters, in the order of its LayerUpdate method
+        (SGD momentum: momentum; Adagrad: epsilon; RMSprop: epsilon, rho; Adam: epsilon,
+        beta_1, beta_2, correction_1, correction_2).
+        """
+        cdef double loss
+        with nogil:
+            loss = self._step(optimizer, learning_rate, p1, p2, p3, p4, p5)
+        return loss
+
+    cdef double _step(self, int optimizer, double lr, double p1, double p2, double p3,
+                      double p4, double p5) noexcept nogil:
+        # Unrolled over the four layer slots: an attribute can be used without the GIL, a
+        # list of layers cannot.
+        cdef int n = self.n_layers
+        cdef double loss
+        self.l0._forward()
+        if n > 1:
+            self.l1._forward()
+        if n > 2:
+            self.l2._forward()
+        if n > 3:
+            self.l3._forward()
+        loss = self.loss._forward()
+        self.loss._backward()
+        if n > 3:
+            self.l3._backward(self.reg[3][0], self.reg[3][1], self.reg[3][2], self.reg[3][3])
+        if n > 2:
+            self.l2._backward(self.reg[2][0], self.reg[2][1], self.reg[2][2], self.reg[2][3])
+        if n > 1:
+            self.l1._backward(self.reg[1][0], self.reg[1][1], self.reg[1][2], self.reg[1][3])
+        self.l0._backward(self.reg[0][0], self.reg[0][1], self.reg[0][2], self.reg[0][3])
+        self.u0._apply(optimizer, lr, p1, p2, p3, p4, p5)
+        if n > 1:
+            self.u1._apply(optimizer, lr, p1, p2, p3, p4, p5)
+        if n > 2:
+            self.u2._apply(optimizer, lr, p1, p2, p3, p4, p5)
+        if n > 3:
+            self.u3._apply(optimizer, lr, p1, p2, p3, p4, p5)
+        return loss

@@ -13,7 +13,7 @@ in the book's order of operations; the loss clips the probability of the true cl
 """
 
 from cython cimport floating
-from libc.math cimport exp, expf, log, logf
+from libc.math cimport NAN, exp, expf, log, logf
 
 cdef double CLIP = 1e-7
 
@@ -139,12 +139,7 @@ cdef class SoftmaxCrossEntropyStep:
     binds them here, and calls ``forward()``/``backward()`` while they stay the same
     (fastbp/_snapshot.pyx). Nothing is checked here.
     """
-    cdef bint f64, onehot
-    cdef const double[:, ::1] logits_d, y_d, dvalues_d
-    cdef double[:, ::1] probs_d, dinputs_d
-    cdef const float[:, ::1] logits_f, y_f, dvalues_f
-    cdef float[:, ::1] probs_f, dinputs_f
-    cdef const long[::1] labels, backward_labels
+    # (attributes declared in _loss.pxd, for fastbp._kernels.NetworkStep)
 
     def __cinit__(self, bint float64):
         self.f64 = float64
@@ -171,24 +166,33 @@ cdef class SoftmaxCrossEntropyStep:
 
     def forward(self):
         """probs := softmax(logits); return the mean loss."""
-        cdef double total
+        cdef double loss
         with nogil:
-            if self.f64:
-                if self.onehot:
-                    total = _onehot_loss(self.logits_d, self.y_d, self.probs_d)
-                else:
-                    total = _sparse_loss(self.logits_d, self.labels, self.probs_d)
-            else:
-                if self.onehot:
-                    total = _onehot_loss(self.logits_f, self.y_f, self.probs_f)
-                else:
-                    total = _sparse_loss(self.logits_f, self.labels, self.probs_f)
-        return _mean(total, self.labels.shape[0])
+            loss = self._forward()
+        return loss
 
     def backward(self):
         """dinputs := (dvalues - one_hot(labels)) / n_samples."""
         with nogil:
-            if self.f64:
-                _backward(self.dvalues_d, self.backward_labels, self.dinputs_d)
+            self._backward()
+
+    cdef double _forward(self) noexcept nogil:
+        cdef double total
+        cdef Py_ssize_t n = self.labels.shape[0]
+        if self.f64:
+            if self.onehot:
+                total = _onehot_loss(self.logits_d, self.y_d, self.probs_d)
             else:
-                _backward(self.dvalues_f, self.backward_labels, self.dinputs_f)
+                total = _sparse_loss(self.logits_d, self.labels, self.probs_d)
+        else:
+            if self.onehot:
+                total = _onehot_loss(self.logits_f, self.y_f, self.probs_f)
+            else:
+                total = _sparse_loss(self.logits_f, self.labels, self.probs_f)
+        return total / n if n else NAN
+
+    cdef void _backward(self) noexcept nogil:
+        if self.f64:
+            _backward(self.dvalues_d, self.backward_labels, self.dinputs_d)
+        else:
+            _backward(self.dvalues_f, self.backward_labels, self.dinputs_f)

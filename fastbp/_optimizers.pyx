@@ -133,6 +133,14 @@ def adam(floating[:, ::1] param, const floating[:, ::1] grad, floating[:, ::1] m
               correction_1, correction_2)
 
 
+# Codes for fastbp._kernels.NetworkStep.step, which takes the optimizer as a number.
+SGD = OPTIMIZER_SGD
+SGD_MOMENTUM = OPTIMIZER_SGD_MOMENTUM
+ADAGRAD = OPTIMIZER_ADAGRAD
+RMSPROP = OPTIMIZER_RMSPROP
+ADAM = OPTIMIZER_ADAM
+
+
 # --- A layer's update over arrays bound once ------------------------------------------------
 
 cdef class LayerUpdate:
@@ -143,11 +151,7 @@ cdef class LayerUpdate:
     stay the same (fastbp/_snapshot.pyx). Nothing is checked here; state arrays an optimizer
     does not use may be None.
     """
-    cdef bint f64
-    cdef double[:, ::1] w_d, b_d, w1_d, w2_d, b1_d, b2_d
-    cdef const double[:, ::1] dw_d, db_d
-    cdef float[:, ::1] w_f, b_f, w1_f, w2_f, b1_f, b2_f
-    cdef const float[:, ::1] dw_f, db_f
+    # (attributes declared in _optimizers.pxd, for fastbp._kernels.NetworkStep)
 
     def __cinit__(self, bint float64, weights, dweights, biases, dbiases,
                   weight_state_1=None, weight_state_2=None, bias_state_1=None,
@@ -168,54 +172,84 @@ cdef class LayerUpdate:
 
     def sgd(self, double learning_rate):
         with nogil:
-            if self.f64:
-                _sgd(self.w_d, self.dw_d, learning_rate)
-                _sgd(self.b_d, self.db_d, learning_rate)
-            else:
-                _sgd(self.w_f, self.dw_f, learning_rate)
-                _sgd(self.b_f, self.db_f, learning_rate)
+            self._sgd(learning_rate)
 
     def sgd_momentum(self, double learning_rate, double momentum):
         """State 1: the momentums."""
         with nogil:
-            if self.f64:
-                _sgd_momentum(self.w_d, self.dw_d, self.w1_d, learning_rate, momentum)
-                _sgd_momentum(self.b_d, self.db_d, self.b1_d, learning_rate, momentum)
-            else:
-                _sgd_momentum(self.w_f, self.dw_f, self.w1_f, learning_rate, momentum)
-                _sgd_momentum(self.b_f, self.db_f, self.b1_f, learning_rate, momentum)
+            self._sgd_momentum(learning_rate, momentum)
 
     def adagrad(self, double learning_rate, double epsilon):
         """State 1: the cache."""
         with nogil:
-            if self.f64:
-                _adagrad(self.w_d, self.dw_d, self.w1_d, learning_rate, epsilon)
-                _adagrad(self.b_d, self.db_d, self.b1_d, learning_rate, epsilon)
-            else:
-                _adagrad(self.w_f, self.dw_f, self.w1_f, learning_rate, epsilon)
-                _adagrad(self.b_f, self.db_f, self.b1_f, learning_rate, epsilon)
+            self._adagrad(learning_rate, epsilon)
 
     def rmsprop(self, double learning_rate, double epsilon, double rho):
         """State 1: the cache."""
         with nogil:
-            if self.f64:
-                _rmsprop(self.w_d, self.dw_d, self.w1_d, learning_rate, epsilon, rho)
-                _rmsprop(self.b_d, self.db_d, self.b1_d, learning_rate, epsilon, rho)
-            else:
-                _rmsprop(self.w_f, self.dw_f, self.w1_f, learning_rate, epsilon, rho)
-                _rmsprop(self.b_f, self.db_f, self.b1_f, learning_rate, epsilon, rho)
+            self._rmsprop(learning_rate, epsilon, rho)
 
     def adam(self, double learning_rate, double epsilon, double beta_1, double beta_2,
              double correction_1, double correction_2):
         """State 1: the momentums; state 2: the cache."""
         with nogil:
-            if self.f64:
-                _adam(self.w_d, self.dw_d, self.w1_d, self.w2_d, learning_rate, epsilon,
-                      beta_1, beta_2, correction_1, correction_2)
-                _adam(self.b_d, self.db_d, self.b1_d, self.b2_d, learning_rate, epsilon,
-                      beta_1, beta_2, correction_1, correction_2)
-            else:
-                _adam(self.w_f, self.dw_f, self.w1_f, self.w2_f, learning_rate, epsilon,
-                      beta_1, beta_2, correction_1, correction_2)
-                _adam(self.b_f, self.db_f, self.b1_f, self.b2_f, learning_rate, epsilon,
-                      beta_1, beta_2, correction_1, correction_2)
+            self._adam(learning_rate, epsilon, beta_1, beta_2, correction_1, correction_2)
+
+    cdef void _apply(self, int optimizer, double lr, double p1, double p2, double p3,
+                     double p4, double p5) noexcept nogil:
+        """The update named by ``optimizer`` (OPTIMIZER_*), parameters as for its method."""
+        if optimizer == OPTIMIZER_SGD:
+            self._sgd(lr)
+        elif optimizer == OPTIMIZER_SGD_MOMENTUM:
+            self._sgd_momentum(lr, p1)
+        elif optimizer == OPTIMIZER_ADAGRAD:
+            self._adagrad(lr, p1)
+        elif optimizer == OPTIMIZER_RMSPROP:
+            self._rmsprop(lr, p1, p2)
+        else:
+            self._adam(lr, p1, p2, p3, p4, p5)
+
+    cdef void _sgd(self, double learning_rate) noexcept nogil:
+        if self.f64:
+            _sgd(self.w_d, self.dw_d, learning_rate)
+            _sgd(self.b_d, self.db_d, learning_rate)
+        else:
+            _sgd(self.w_f, self.dw_f, learning_rate)
+            _sgd(self.b_f, self.db_f, learning_rate)
+
+    cdef void _sgd_momentum(self, double learning_rate, double momentum) noexcept nogil:
+        if self.f64:
+            _sgd_momentum(self.w_d, self.dw_d, self.w1_d, learning_rate, momentum)
+            _sgd_momentum(self.b_d, self.db_d, self.b1_d, learning_rate, momentum)
+        else:
+            _sgd_momentum(self.w_f, self.dw_f, self.w1_f, learning_rate, momentum)
+            _sgd_momentum(self.b_f, self.db_f, self.b1_f, learning_rate, momentum)
+
+    cdef void _adagrad(self, double learning_rate, double epsilon) noexcept nogil:
+        if self.f64:
+            _adagrad(self.w_d, self.dw_d, self.w1_d, learning_rate, epsilon)
+            _adagrad(self.b_d, self.db_d, self.b1_d, learning_rate, epsilon)
+        else:
+            _adagrad(self.w_f, self.dw_f, self.w1_f, learning_rate, epsilon)
+            _adagrad(self.b_f, self.db_f, self.b1_f, learning_rate, epsilon)
+
+    cdef void _rmsprop(self, double learning_rate, double epsilon, double rho) noexcept nogil:
+        if self.f64:
+            _rmsprop(self.w_d, self.dw_d, self.w1_d, learning_rate, epsilon, rho)
+            _rmsprop(self.b_d, self.db_d, self.b1_d, learning_rate, epsilon, rho)
+        else:
+            _rmsprop(self.w_f, self.dw_f, self.w1_f, learning_rate, epsilon, rho)
+            _rmsprop(self.b_f, self.db_f, self.b1_f, learning_rate, epsilon, rho)
+
+    cdef void _adam(self, double learning_rate, double epsilon, double beta_1, double beta_2,
+                    double correction_1, double correction_2) noexcept nogil:
+        if self.f64:
+            _adam(self.w_d, self.dw_d, self.w1_d, self.w2_d, learning_rate, epsilon,
+                  beta_1, beta_2, correction_1, correction_2)
+            _adam(self.b_d, self.db_d, self.b1_d, self.b2_d, learning_rate, epsilon,
+                  beta_1, beta_2, correction_1, correction_2)
+        else:
+            _adam(self.w_f, self.dw_f, self.w1_f, self.w2_f, learning_rate, epsilon,
+                  beta_1, beta_2, correction_1, correction_2)
+            _adam(self.b_f, self.db_f, self.b1_f, self.b2_f, learning_rate, epsilon,
+                  beta_1, beta_2, correction_1, correction_2)

@@ -15,8 +15,14 @@ refused before any parameter changes.
 
 import numpy as np
 
+from . import _optimizers
+from ._validation import kernels_module
 from .layers import Dense, DenseReLU, ReLU, _as_layer_array
 from .losses import CategoricalCrossentropy, Loss, Softmax, SoftmaxCrossEntropy, prepare_labels
+from .optimizers import SGD, Adagrad, Adam, RMSprop
+
+# A NetworkStep (fastbp/_kernels.pyx) takes this many Dense/DenseReLU layers at most.
+_MAX_NETWORK_LAYERS = 4
 
 __all__ = ["Model"]
 
@@ -29,6 +35,26 @@ def _fused_dense_relu(dense):
     fused._unbind()
     fused._buffers = type(dense._buffers)()
     return fused
+
+
+_OPTIMIZERS = (SGD, Adagrad, RMSprop, Adam)
+
+
+def _network_arguments(optimizer):
+    """NetworkStep.step's arguments for one of fastbp's optimizers (after pre_update)."""
+    lr = optimizer.current_learning_rate
+    kind = type(optimizer)
+    if kind is Adam:
+        t = optimizer.iterations + 1
+        return (_optimizers.ADAM, lr, optimizer.epsilon, optimizer.beta_1, optimizer.beta_2,
+                1 - optimizer.beta_1 ** t, 1 - optimizer.beta_2 ** t)
+    if kind is RMSprop:
+        return _optimizers.RMSPROP, lr, optimizer.epsilon, optimizer.rho
+    if kind is Adagrad:
+        return _optimizers.ADAGRAD, lr, optimizer.epsilon
+    if optimizer.momentum:
+        return _optimizers.SGD_MOMENTUM, lr, optimizer.momentum
+    return _optimizers.SGD, lr
 
 
 class Model:
@@ -121,6 +147,34 @@ class Model:
 
     # -- passes ---------------------------------------------------------------------------
 
+    def _network_step(self):
+        """The last step's bound arrays as one compiled step (fastbp._kernels.NetworkStep),
+        or None when the model is not made of what that step runs.
+
+        Between two steps of ``train`` on one batch no array changes but through the kernels,
+        so the arrays a layer-by-layer step has just validated and bound stay valid: the
+        compiled step replays that step, in the same order, with the GIL released once.
+        """
+        graph, loss_fn, optimizer = self._graph, self._output_loss, self.optimizer
+        if (type(loss_fn) is not SoftmaxCrossEntropy or type(optimizer) not in _OPTIMIZERS
+                or not 1 <= len(graph) <= _MAX_NETWORK_LAYERS
+                or any(type(layer) not in (Dense, DenseReLU) for layer in graph)
+                or loss_fn._forward_bound is None or loss_fn._backward_bound is None):
+            return None
+        updates = []
+        for layer in graph:
+            bound = layer.__dict__.get("_fastbp_update")
+            if (layer._forward_bound is None or layer._backward_bound is None
+                    or bound is None or bound[0] is not optimizer
+                    or bound[1] is not optimizer._states):
+                return None
+            updates.append(bound[3])
+        regularizers = [(layer.weight_regularizer_l1, layer.weight_regularizer_l2,
+                         layer.bias_regularizer_l1, layer.bias_regularizer_l2)
+                        for layer in graph]
+        return kernels_module.NetworkStep([layer._step for layer in graph], loss_fn._step,
+                                          updates, regularizers)
+
     def _forward(self, X, training):
         out = X
         for layer in self._graph:
@@ -184,22 +238,31 @@ class Model:
             for layer in self._trainable
         )
         result = {}
+        network = None  # a compiled whole step, once the first step has bound every array
         for epoch in range(1, int(epochs) + 1):
             data_loss_sum = 0.0
             report = print_every and (epoch % print_every == 0 or epoch == epochs)
             correct = 0.0
             for Xb, yb, lb in batches:
-                logits = self._forward(Xb, True)
                 n = Xb.shape[0]
-                data_loss_sum += loss_fn._forward(logits, kind, yb, lb) * n
+                if network is not None:
+                    optimizer.pre_update_params()
+                    data_loss_sum += network.step(*_network_arguments(optimizer)) * n
+                    optimizer.post_update_params()
+                else:
+                    logits = self._forward(Xb, True)
+                    data_loss_sum += loss_fn._forward(logits, kind, yb, lb) * n
+                    self._backward(lb)
+                    optimizer.pre_update_params()
+                    for layer in self._trainable:
+                        optimizer.update_params(layer)
+                    optimizer.post_update_params()
                 if report or epoch == epochs:
-                    # Accuracy costs an argmax a step; only computed when it is shown.
+                    # Accuracy costs an argmax a step; only computed when it is shown. The
+                    # update does not touch the probabilities the forward pass left.
                     correct += self._accuracy(loss_fn.output, lb) * n
-                self._backward(lb)
-                optimizer.pre_update_params()
-                for layer in self._trainable:
-                    optimizer.update_params(layer)
-                optimizer.post_update_params()
+            if epoch == 1 and len(batches) == 1 and epoch < epochs:
+                network = self._network_step()
             data_loss = data_loss_sum / X.shape[0]
             reg_loss = self._regularization_loss() if regularized else 0.0
             if report or epoch == epochs:

@@ -1,0 +1,26 @@
+# A layer's bound optimizer update, for fastbp._kernels.NetworkStep to run without the GIL.
+# See _optimizers.pyx.
+
+cdef enum:
+    OPTIMIZER_SGD = 0
+    OPTIMIZER_SGD_MOMENTUM = 1
+    OPTIMIZER_ADAGRAD = 2
+    OPTIMIZER_RMSPROP = 3
+    OPTIMIZER_ADAM = 4
+
+
+cdef class LayerUpdate:
+    cdef bint f64
+    cdef double[:, ::1] w_d, b_d, w1_d, w2_d, b1_d, b2_d
+    cdef const double[:, ::1] dw_d, db_d
+    cdef float[:, ::1] w_f, b_f, w1_f, w2_f, b1_f, b2_f
+    cdef const float[:, ::1] dw_f, db_f
+
+    cdef void _apply(self, int optimizer, double lr, double p1, double p2, double p3,
+                     double p4, double p5) noexcept nogil
+    cdef void _sgd(self, double learning_rate) noexcept nogil
+    cdef void _sgd_momentum(self, double learning_rate, double momentum) noexcept nogil
+    cdef void _adagrad(self, double learning_rate, double epsilon) noexcept nogil
+    cdef void _rmsprop(self, double learning_rate, double epsilon, double rho) noexcept nogil
+    cdef void _adam(self, double learning_rate, double epsilon, double beta_1, double beta_2,
+                    double correction_1, double correction_2) noexcept nogil

@@ -1,0 +1,115 @@
+"""Model.train's compiled whole step (fastbp._kernels.NetworkStep) against the layer-by-layer
+step it replaces after the first epoch.
+
+Both run the same kernels on the same arrays in the same order, so every parameter, gradient
+and reported figure must be bit for bit the same. The layer-by-layer run is forced by
+making Model._network_step return None.
+"""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import fastbp
+from fastbp.datasets import spiral_data
+from fastbp.model import Model
+
+OPTIMIZERS = {
+    "sgd": lambda: fastbp.SGD(learning_rate=0.5, decay=1e-3),
+    "sgd-momentum": lambda: fastbp.SGD(learning_rate=0.5, decay=1e-3, momentum=0.9),
+    "adagrad": lambda: fastbp.Adagrad(learning_rate=0.5, decay=1e-4),
+    "rmsprop": lambda: fastbp.RMSprop(learning_rate=0.02, decay=1e-5, rho=0.95),
+    "adam": lambda: fastbp.Adam(learning_rate=0.05, decay=5e-7),
+}
+
+
+def build(optimizer, dtype, sizes, regularize):
+    rng = np.random.default_rng(7)
+    model = fastbp.Model()
+    reg = dict(weight_regularizer_l1=1e-4, weight_regularizer_l2=5e-4,
+               bias_regularizer_l1=1e-4, bias_regularizer_l2=5e-4) if regularize else {}
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        model.add(fastbp.Dense(n_in, n_out, dtype=dtype, rng=rng, **reg))
+        if i < len(sizes) - 2:
+            model.add(fastbp.ReLU())
+    model.set(loss=fastbp.SoftmaxCrossEntropy(), optimizer=OPTIMIZERS[optimizer]())
+    model.finalize()
+    return model
+
+
+def train_both(monkeypatch, optimizer, dtype=np.float64, sizes=(2, 16, 3), regularize=False,
+               labels="sparse", epochs=30, batch_size=None):
+    X, y = spiral_data(20, 3, rng=3)
+    X = X.astype(dtype)
+    if labels == "onehot":
+        y = np.eye(3)[y]
+    results = []
+    calls = []
+    real = Model._network_step
+
+    def spy(self):
+        step = real(self)
+        calls.append(step)
+        return step
+
+    for compiled in (True, False):
+        with monkeypatch.context() as m:
+            m.setattr(Model, "_network_step", spy if compiled else (lambda self: None))
+            model = build(optimizer, dtype, sizes, regularize)
+            result = model.train(X, y, epochs=epochs, print_every=0, batch_size=batch_size)
+        results.append((model, result))
+    return results, calls
+
+
+def assert_same(results):
+    (fast, fast_result), (slow, slow_result) = results
+    assert fast_result == slow_result
+    for a, b in zip(fast._graph, slow._graph):
+        for name in ("weights", "biases", "dweights", "dbiases", "dinputs", "output"):
+            assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert fast.optimizer.iterations == slow.optimizer.iterations
+    assert fast.optimizer.current_learning_rate == slow.optimizer.current_learning_rate
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_compiled_step_is_the_layer_by_layer_step(monkeypatch, optimizer, dtype):
+    results, calls = train_both(monkeypatch, optimizer, dtype)
+    assert calls and calls[0] is not None  # the compiled step really ran
+    assert_same(results)
+
+
+@pytest.mark.parametrize("sizes", [(2, 3), (2, 8, 3), (2, 8, 8, 3), (2, 8, 8, 8, 3)],
+                         ids=["1-layer", "2-layers", "3-layers", "4-layers"])
+def test_layer_counts(monkeypatch, sizes):
+    results, calls = train_both(monkeypatch, "adam", sizes=sizes)
+    assert calls[0] is not None
+    assert_same(results)
+
+
+def test_five_layers_run_layer_by_layer(monkeypatch):
+    results, calls = train_both(monkeypatch, "adam", sizes=(2, 4, 4, 4, 4, 3))
+    assert calls == [None]
+    assert_same(results)
+
+
+def test_regularizers_and_onehot_labels(monkeypatch):
+    results, calls = train_both(monkeypatch, "rmsprop", regularize=True, labels="onehot")
+    assert calls[0] is not None
+    assert_same(results)
+
+
+def test_batches_run_layer_by_layer(monkeypatch):
+    results, calls = train_both(monkeypatch, "sgd", batch_size=16)
+    assert calls == []  # several batches: never compiled
+    assert_same(results)
+
+
+def test_model_state_after_compiled_training_matches_a_layer_step(monkeypatch):
+    # After compiled epochs, a layer-by-layer epoch continues from the same state.
+    (fast, _), (slow, _) = train_both(monkeypatch, "adam", epochs=10)[0]
+    X, y = spiral_data(20, 3, rng=3)
+    fast.train(X, y, epochs=1, print_every=0)
+    slow.train(X, y, epochs=1, print_every=0)
+    for a, b in zip(fast._graph, slow._graph):
+        assert_array_equal(a.weights, b.weights)
