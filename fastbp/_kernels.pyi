@@ -16,17 +16,39 @@ class _FusedFunction:
     def __getitem__(self, ctype: Literal["float", "double"]) -> Any: ...
 
 # out := inputs·weights + biases, then max(out, 0) if relu.
-# (inputs, weights, biases (flat), out, relu: bool)
+# (inputs, weights, biases (1, n), out, relu: bool), all 2-D
 dense_forward: _FusedFunction
-# out := max(inputs, 0). (inputs, out), flat.
+# out := max(inputs, 0). (inputs, out), 2-D.
 relu_forward: _FusedFunction
-# dinputs := dvalues where inputs > 0, else 0. (dvalues, inputs, dinputs), flat.
+# dinputs := dvalues where inputs > 0, else 0. (dvalues, inputs, dinputs), 2-D.
 relu_backward: _FusedFunction
 # dbiases := Σ dvalues; dweights := inputsᵀ·dvalues; dinputs := dvalues·weightsᵀ.
-# (dvalues, inputs, weights, dinputs, dweights, dbiases (flat))
+# (dvalues, inputs, weights, dinputs, dweights, dbiases (1, n))
 dense_backward: _FusedFunction
 # dz := dvalues where output > 0; dbiases := Σ dz; then the products of dense_backward on dz.
-# (dvalues, inputs, weights, output, dz, dinputs, dweights, dbiases (flat))
+# (dvalues, inputs, weights, output, dz, dinputs, dweights, dbiases (1, n))
 dense_relu_backward: _FusedFunction
-# grad += l1·sign(param) + 2·l2·param. (param, grad, l1: float, l2: float), flat.
+# grad += l1·sign(param) + 2·l2·param. (param, grad, l1: float, l2: float), 2-D.
 regularization_grad: _FusedFunction
+
+def _set_small_product(n: int) -> int: ...  # loops/BLAS switch; returns the old value
+def _set_thin_inputs(n: int) -> int: ...  # one-pass forward up to n inputs; returns the old
+
+class DenseStep:
+    """A Dense (+ReLU) layer's arrays bound as memoryviews; no checks (fastbp.layers does)."""
+    def __init__(self, float64: bool, relu: bool) -> None: ...
+    def bind_forward(self, inputs: _Array, weights: _Array, biases: _Array,
+                     out: _Array) -> None: ...
+    def bind_backward(self, dvalues: _Array, dz: _Array | None, dinputs: _Array,
+                      dweights: _Array, dbiases: _Array) -> None: ...
+    def forward(self) -> None: ...
+    def backward(self, weight_l1: float, weight_l2: float, bias_l1: float,
+                 bias_l2: float) -> None: ...
+
+class NetworkStep:
+    """Forward, softmax cross-entropy, backward and update of 1-4 bound layers, in one call
+    with the GIL released once; no checks (fastbp.model builds it from bound steps)."""
+    def __init__(self, layers: list[DenseStep], loss: Any, updates: list[Any],
+                 regularizers: list[tuple[float, float, float, float]]) -> None: ...
+    def step(self, optimizer: int, learning_rate: float, p1: float = ..., p2: float = ...,
+             p3: float = ..., p4: float = ..., p5: float = ...) -> float: ...

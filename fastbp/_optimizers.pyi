@@ -8,3 +8,24 @@ sgd_momentum: Any  # (param, grad, momentums, learning_rate, momentum)
 adagrad: Any  # (param, grad, cache, learning_rate, epsilon)
 rmsprop: Any  # (param, grad, cache, learning_rate, epsilon, rho)
 adam: Any  # (param, grad, momentums, cache, learning_rate, epsilon, beta_1, beta_2, c1, c2)
+
+# Optimizer codes for fastbp._kernels.NetworkStep.step.
+SGD: int
+SGD_MOMENTUM: int
+ADAGRAD: int
+RMSPROP: int
+ADAM: int
+
+class LayerUpdate:
+    """A layer's parameters, gradients and state bound as memoryviews; one call updates
+    weights and biases. No checks (fastbp.optimizers does). State 1: momentums or cache;
+    state 2: Adam's cache."""
+    def __init__(self, float64: bool, weights: Any, dweights: Any, biases: Any, dbiases: Any,
+                 weight_state_1: Any = ..., weight_state_2: Any = ...,
+                 bias_state_1: Any = ..., bias_state_2: Any = ...) -> None: ...
+    def sgd(self, learning_rate: float) -> None: ...
+    def sgd_momentum(self, learning_rate: float, momentum: float) -> None: ...
+    def adagrad(self, learning_rate: float, epsilon: float) -> None: ...
+    def rmsprop(self, learning_rate: float, epsilon: float, rho: float) -> None: ...
+    def adam(self, learning_rate: float, epsilon: float, beta_1: float, beta_2: float,
+             correction_1: float, correction_2: float) -> None: ...

@@ -179,3 +179,34 @@ def test_regularizers_changed_between_steps(rng, layer_cls):
     layer.weight_regularizer_l2 = 0.5
     layer.backward(dY)
     assert_allclose(layer.dweights, plain + 2 * 0.5 * layer.weights, rtol=1e-13)
+
+
+# --- ArraySnapshot itself ----------------------------------------------------------------------
+
+def test_snapshot_same_and_changed():
+    from fastbp._snapshot import ArraySnapshot
+    a, b, labels = np.zeros((4, 6)), np.ones((1, 6)), np.arange(4)
+    snap = ArraySnapshot(a, b, labels)
+    assert snap.same(a, b, labels)
+    assert not snap.same(a, b)  # fewer arrays
+    assert not snap.same(a.copy(), b, labels)  # another object, equal values
+    assert not snap.same(b, a, labels)  # order matters
+    a.shape = (6, 4)
+    assert not snap.same(a, b, labels)
+    a.shape = (4, 6)
+    assert snap.same(a, b, labels)
+    b.flags.writeable = False
+    assert not snap.same(a, b, labels)
+    b.flags.writeable = True
+    labels.dtype = np.float64 if labels.dtype.itemsize == 8 else np.float32
+    assert not snap.same(a, b, labels)
+
+
+def test_snapshot_refuses_what_it_cannot_describe():
+    from fastbp._snapshot import ArraySnapshot
+    with pytest.raises(ValueError, match="1-D and 2-D"):
+        ArraySnapshot(np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match="at most 8"):
+        ArraySnapshot(*[np.zeros((1, 1))] * 9)
+    with pytest.raises(TypeError):
+        ArraySnapshot([[1.0]])
