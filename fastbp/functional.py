@@ -14,6 +14,12 @@ n_neurons) and ``dbiases`` (1, n_neurons).
 
 import numpy as np
 
+from ._fastcheck import (
+    dense_backward_dtype,
+    dense_forward_dtype,
+    relu_backward_dtype,
+    relu_forward_dtype,
+)
 from ._validation import (
     KERNELS,
     as_2d,
@@ -50,6 +56,12 @@ def _check_dense_operands(inputs, weights):
 
 
 def _forward(inputs, weights, biases, out, relu):
+    dtype = dense_forward_dtype(inputs, weights, biases, out)
+    if dtype is not None:  # plain arrays: every check below would pass (fastbp/_fastcheck.pyx)
+        if out is None:
+            out = np.empty((inputs.shape[0], weights.shape[1]), dtype=dtype)
+        KERNELS[dtype].dense_forward(inputs, weights, biases, out, relu)
+        return out
     inputs = as_float_array(inputs, "inputs")
     weights = as_float_array(weights, "weights")
     biases = as_float_array(biases, "biases")
@@ -88,6 +100,12 @@ def relu_forward(inputs, *, out=None):
 
     NaN stays NaN, as with ``np.maximum(0, inputs)``.
     """
+    dtype = relu_forward_dtype(inputs, out)
+    if dtype is not None:
+        if out is None:
+            out = np.empty(inputs.shape, dtype=dtype)
+        KERNELS[dtype].relu_forward(inputs, out)
+        return out
     inputs = as_float_array(inputs, "inputs")
     out = check_out(out, "out", inputs.shape, inputs.dtype, {"inputs": inputs})
     KERNELS[inputs.dtype].relu_forward(as_2d(np.ascontiguousarray(inputs)), as_2d(out))
@@ -100,6 +118,12 @@ def relu_backward(dvalues, inputs, *, out=None):
     ``inputs`` is what the forward pass received. Where ``inputs`` is NaN the gradient
     passes, as with the book's ``dinputs[inputs <= 0] = 0``.
     """
+    dtype = relu_backward_dtype(dvalues, inputs, out)
+    if dtype is not None:
+        if out is None:
+            out = np.empty(inputs.shape, dtype=dtype)
+        KERNELS[dtype].relu_backward(dvalues, inputs, out)
+        return out
     dvalues = as_float_array(dvalues, "dvalues")
     inputs = as_float_array(inputs, "inputs")
     dtype = common_dtype(dvalues=dvalues, inputs=inputs)
@@ -116,6 +140,23 @@ def relu_backward(dvalues, inputs, *, out=None):
 
 def _backward(dvalues, inputs, weights, output, dinputs, dweights, dbiases, dz=None):
     """Dense backward; with ``output`` given, through the ReLU first (fused kernel)."""
+    if dinputs is None and dweights is None and dbiases is None:
+        dtype = dense_backward_dtype(dvalues, inputs, weights, output)
+        if dtype is not None:  # plain arrays, fresh outputs (fastbp/_fastcheck.pyx)
+            n_samples, n_inputs = inputs.shape
+            n_neurons = weights.shape[1]
+            dinputs = np.empty((n_samples, n_inputs), dtype=dtype)
+            dweights = np.empty((n_inputs, n_neurons), dtype=dtype)
+            dbiases = np.empty((1, n_neurons), dtype=dtype)
+            kernels = KERNELS[dtype]
+            if output is None:
+                kernels.dense_backward(dvalues, inputs, weights, dinputs, dweights, dbiases)
+            else:
+                if dz is None:
+                    dz = np.empty((n_samples, n_neurons), dtype=dtype)
+                kernels.dense_relu_backward(dvalues, inputs, weights, output, dz, dinputs,
+                                            dweights, dbiases)
+            return dinputs, dweights, dbiases
     dvalues = as_float_array(dvalues, "dvalues")
     inputs = as_float_array(inputs, "inputs")
     weights = as_float_array(weights, "weights")
