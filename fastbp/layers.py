@@ -149,6 +149,24 @@ class Dense:
         self._checked = None  # (weights, biases, their shapes) as last checked
         self._unbind()
 
+    # Attributes that describe this process's compiled objects, not the layer: dropped by
+    # pickling and copy.deepcopy (the book pickles and deep-copies its models), remade on load.
+    _TRANSIENT = ("_kernels", "_step", "_forward_bound", "_backward_bound", "_checked",
+                  "_buffers", "_fastbp_update")
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for name in self._TRANSIENT:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._kernels = KERNELS[self.dtype]
+        self._buffers = _Buffers()  # a copy never writes into the original's arrays
+        self._checked = None
+        self._unbind()
+
     def _unbind(self):
         """Start the fast path afresh (also for a copy of this layer's attributes)."""
         # Arrays validated once and bound to the kernels, used again while the snapshots

@@ -161,6 +161,19 @@ class SoftmaxCrossEntropy(Loss):
         self._step = None
         self._forward_bound = self._backward_bound = None
 
+    def __getstate__(self):
+        # The bound kernels belong to this process: dropped by pickling and deepcopy.
+        state = self.__dict__.copy()
+        for name in ("_step", "_step_dtype", "_forward_bound", "_backward_bound", "_buffers"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._buffers = _Buffers()
+        self._step = None
+        self._forward_bound = self._backward_bound = None
+
     def forward(self, inputs, y_true):
         """Set ``output`` (probabilities) and return the mean loss."""
         inputs = _as_softmax_input(inputs)

@@ -1,0 +1,89 @@
+"""Layers, losses and models survive copy.deepcopy and pickle, as the book's do (its Model
+saves itself with copy.deepcopy and pickle), and a copy is independent of the original.
+
+A layer holds compiled objects bound to its arrays (fastbp/layers.py, "fast path"); they are
+not part of its state: a copy drops them and binds its own arrays on first use.
+"""
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import fastbp
+from fastbp.datasets import spiral_data
+
+COPIES = {
+    "deepcopy": copy.deepcopy,
+    "pickle": lambda obj: pickle.loads(pickle.dumps(obj)),
+}
+
+
+@pytest.fixture(params=list(COPIES), ids=list(COPIES))
+def duplicate(request):
+    return COPIES[request.param]
+
+
+@pytest.mark.parametrize("cls", [fastbp.Dense, fastbp.DenseReLU])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_layer_copy_is_equal_and_independent(duplicate, cls, dtype):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 3)).astype(dtype)
+    dY = rng.standard_normal((20, 5)).astype(dtype)
+    layer = cls(3, 5, weight_regularizer_l2=1e-3, dtype=dtype, rng=1)
+    layer.forward(X)
+    layer.backward(dY)
+    fastbp.SGD(learning_rate=0.1, momentum=0.5).update_params(layer)
+
+    clone = duplicate(layer)
+    assert clone.dtype == layer.dtype
+    assert_array_equal(clone.weights, layer.weights)
+    assert_array_equal(clone.weight_momentums, layer.weight_momentums)
+    out = clone.forward(X).copy()
+    clone.backward(dY)
+    assert_array_equal(out, layer.forward(X))
+    layer.backward(dY)
+    assert_array_equal(clone.dweights, layer.dweights)
+    # independent: updating the clone leaves the original as it was
+    before = layer.weights.copy()
+    clone.weights += 1.0
+    clone.forward(X)
+    assert_array_equal(layer.weights, before)
+    assert not np.shares_memory(clone.output, layer.output)
+
+
+def test_relu_and_loss_copies(duplicate):
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((10, 3))
+    y = rng.integers(0, 3, 10)
+    loss = fastbp.SoftmaxCrossEntropy()
+    value = loss.forward(logits, y)
+    clone = duplicate(loss)
+    assert clone.forward(logits, y) == value
+    clone.backward(clone.output, y)
+    loss.backward(loss.output, y)
+    assert_array_equal(clone.dinputs, loss.dinputs)
+    relu = fastbp.ReLU()
+    relu.forward(logits)
+    assert_array_equal(duplicate(relu).forward(logits), relu.output)
+
+
+def test_trained_model_copy_continues_identically(duplicate):
+    X, y = spiral_data(20, 3, rng=0)
+    rng = np.random.default_rng(5)
+    model = fastbp.Model()
+    model.add(fastbp.Dense(2, 16, rng=rng))
+    model.add(fastbp.ReLU())
+    model.add(fastbp.Dense(16, 3, rng=rng))
+    model.set(loss=fastbp.SoftmaxCrossEntropy(), optimizer=fastbp.Adam(learning_rate=0.05))
+    model.finalize()
+    model.train(X, y, epochs=20, print_every=0)
+    clone = duplicate(model)
+    a = model.train(X, y, epochs=20, print_every=0)
+    b = clone.train(X, y, epochs=20, print_every=0)
+    assert a == b
+    for (wa, ba), (wb, bb) in zip(model.get_parameters(), clone.get_parameters()):
+        assert_array_equal(wa, wb)
+        assert_array_equal(ba, bb)
