@@ -91,3 +91,33 @@ def test_layer_step(benchmark, size, dtype, impl):
 
     benchmark.group = f"layer step {np.dtype(dtype).name} {size}"
     benchmark(step)
+
+
+@pytest.mark.parametrize("impl", ["reference", "fastbp"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_spiral_training(benchmark, dtype, impl):
+    """100 epochs of the book's chapter-10 network (Adam), the demo of fastbp.train: fastbp's
+    Model.train (one compiled step an epoch) against reference.train_spiral."""
+    from fastbp.datasets import spiral_data
+
+    X, y = spiral_data(100, 3, rng=0)
+    X = X.astype(dtype)
+    if impl == "fastbp":
+        rng = np.random.default_rng(0)
+        model = fastbp.Model()
+        model.add(fastbp.Dense(2, 64, dtype=dtype, rng=rng))
+        model.add(fastbp.ReLU())
+        model.add(fastbp.Dense(64, 3, dtype=dtype, rng=rng))
+        model.set(loss=fastbp.SoftmaxCrossEntropy(),
+                  optimizer=fastbp.Adam(learning_rate=0.05, decay=5e-7))
+        model.finalize()
+
+        def run():
+            model.train(X, y, epochs=100, print_every=0)
+    else:
+        def run():
+            reference.train_spiral(X, y, optimizer=reference.Optimizer_Adam(
+                learning_rate=0.05, decay=5e-7), epochs=100, dtype=dtype, rng=0)
+
+    benchmark.group = f"spiral training, 100 epochs, {np.dtype(dtype).name}"
+    benchmark(run)
