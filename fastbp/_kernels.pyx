@@ -547,6 +547,10 @@ cdef class NetworkStep:
                              "an update and its regularizers")
         layers = list(layers) + [None] * (MAX_NETWORK_LAYERS - n)
         updates = list(updates) + [None] * (MAX_NETWORK_LAYERS - n)
+        if loss is None or any(x is None for x in layers[:n] + updates[:n]):
+            raise ValueError("NetworkStep needs a loss, and a layer and an update per slot")
+        if len({id(x) for x in layers[:n]}) != n:
+            raise ValueError("a DenseStep holds one binding: each layer must be distinct")
         self.l0, self.l1, self.l2, self.l3 = layers
         self.u0, self.u1, self.u2, self.u3 = updates
         self.loss = loss
@@ -566,6 +570,15 @@ cdef class NetworkStep:
         beta_1, beta_2, correction_1, correction_2).
         """
         cdef double loss
+        # Each update must have the state arrays this optimizer reads (else it would read
+        # an unbound memoryview): checked here, with the GIL, before anything runs.
+        self.u0.check(optimizer)
+        if self.n_layers > 1:
+            self.u1.check(optimizer)
+        if self.n_layers > 2:
+            self.u2.check(optimizer)
+        if self.n_layers > 3:
+            self.u3.check(optimizer)
         with nogil:
             loss = self._step(optimizer, learning_rate, p1, p2, p3, p4, p5)
         return loss

@@ -11,11 +11,13 @@ cdef enum:
 
 cdef class LayerUpdate:
     cdef bint f64
+    cdef int n_states  # state arrays bound per parameter: 0, 1 or 2
     cdef double[:, ::1] w_d, b_d, w1_d, w2_d, b1_d, b2_d
     cdef const double[:, ::1] dw_d, db_d
     cdef float[:, ::1] w_f, b_f, w1_f, w2_f, b1_f, b2_f
     cdef const float[:, ::1] dw_f, db_f
 
+    cdef int required_states(self, int optimizer) noexcept
     cdef void _apply(self, int optimizer, double lr, double p1, double p2, double p3,
                      double p4, double p5) noexcept nogil
     cdef void _sgd(self, double learning_rate) noexcept nogil

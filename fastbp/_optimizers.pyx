@@ -157,6 +157,13 @@ cdef class LayerUpdate:
                   weight_state_1=None, weight_state_2=None, bias_state_1=None,
                   bias_state_2=None):
         self.f64 = float64
+        # States come in order and in weight/bias pairs; the methods refuse to run an
+        # update whose state is not bound (an unbound memoryview has no data).
+        if (weight_state_1 is None) != (bias_state_1 is None) or (
+                (weight_state_2 is None) != (bias_state_2 is None)) or (
+                weight_state_1 is None and weight_state_2 is not None):
+            raise ValueError("state arrays are bound in weight/bias pairs, state 1 first")
+        self.n_states = (weight_state_1 is not None) + (weight_state_2 is not None)
         if float64:
             self.w_d, self.dw_d, self.b_d, self.db_d = weights, dweights, biases, dbiases
             if weight_state_1 is not None:
@@ -170,28 +177,52 @@ cdef class LayerUpdate:
             if weight_state_2 is not None:
                 self.w2_f, self.b2_f = weight_state_2, bias_state_2
 
+    cdef int required_states(self, int optimizer) noexcept:
+        """State arrays ``optimizer`` (an OPTIMIZER_* code) needs; -1 for an unknown code."""
+        if optimizer == OPTIMIZER_SGD:
+            return 0
+        if optimizer in (OPTIMIZER_SGD_MOMENTUM, OPTIMIZER_ADAGRAD, OPTIMIZER_RMSPROP):
+            return 1
+        if optimizer == OPTIMIZER_ADAM:
+            return 2
+        return -1
+
+    def check(self, int optimizer):
+        """Raise unless ``optimizer``'s update can run on what is bound."""
+        cdef int needed = self.required_states(optimizer)
+        if needed < 0:
+            raise ValueError(f"unknown optimizer code {optimizer}")
+        if needed > self.n_states:
+            raise RuntimeError(f"this update needs {needed} state arrays per parameter, "
+                               f"{self.n_states} are bound")
+
     def sgd(self, double learning_rate):
+        self.check(OPTIMIZER_SGD)
         with nogil:
             self._sgd(learning_rate)
 
     def sgd_momentum(self, double learning_rate, double momentum):
         """State 1: the momentums."""
+        self.check(OPTIMIZER_SGD_MOMENTUM)
         with nogil:
             self._sgd_momentum(learning_rate, momentum)
 
     def adagrad(self, double learning_rate, double epsilon):
         """State 1: the cache."""
+        self.check(OPTIMIZER_ADAGRAD)
         with nogil:
             self._adagrad(learning_rate, epsilon)
 
     def rmsprop(self, double learning_rate, double epsilon, double rho):
         """State 1: the cache."""
+        self.check(OPTIMIZER_RMSPROP)
         with nogil:
             self._rmsprop(learning_rate, epsilon, rho)
 
     def adam(self, double learning_rate, double epsilon, double beta_1, double beta_2,
              double correction_1, double correction_2):
         """State 1: the momentums; state 2: the cache."""
+        self.check(OPTIMIZER_ADAM)
         with nogil:
             self._adam(learning_rate, epsilon, beta_1, beta_2, correction_1, correction_2)
 

@@ -134,7 +134,7 @@ class Dense:
             raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
         if dtype not in FLOAT_DTYPES:
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-        self.dtype = dtype
+        self._dtype = dtype
         self._kernels = KERNELS[dtype]
         self.weight_regularizer_l1 = _as_regularizer(weight_regularizer_l1, "weight_regularizer_l1")
         self.weight_regularizer_l2 = _as_regularizer(weight_regularizer_l2, "weight_regularizer_l2")
@@ -160,6 +160,12 @@ class Dense:
             state.pop(name, None)
         return state
 
+    def __copy__(self):
+        # A shallow copy shares the parameter arrays, not the buffers or bindings.
+        new = type(self).__new__(type(self))
+        new.__setstate__(self.__getstate__())
+        return new
+
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._kernels = KERNELS[self.dtype]
@@ -173,6 +179,11 @@ class Dense:
         # say they are the same arrays, unchanged.
         self._step = kernels_module.DenseStep(self.dtype == _FLOAT64, self._relu)
         self._forward_bound = self._backward_bound = None  # ArraySnapshot or None
+
+    @property
+    def dtype(self):
+        """The dtype of parameters, outputs and gradients (fixed at construction)."""
+        return self._dtype
 
     @property
     def n_inputs(self):
@@ -255,11 +266,11 @@ class Dense:
             )
         bound = self._forward_bound
         if bound is None or not bound.same(inputs, weights, biases, output):
-            # inputs/output reassigned, or parameters converted, since forward: bind again
-            # what backward reads.
+            # inputs/output reassigned, or parameters converted, since forward: bind what
+            # backward reads. No forward fast path from this binding: ``output`` may be an
+            # array the caller set, which forward must never write into.
             self._forward_bound = None
             self._step.bind_forward(inputs, weights, biases, output)
-            self._forward_bound = ArraySnapshot(inputs, weights, biases, output)
         avoid = (dvalues, inputs, weights, biases)
         get, dtype = self._buffers.get, self.dtype
         dinputs = get("dinputs", inputs.shape, dtype, avoid)

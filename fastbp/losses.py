@@ -190,7 +190,8 @@ class SoftmaxCrossEntropy(Loss):
         bound = self._forward_bound
         if bound is not None and bound.same(inputs, y, labels, self.output):
             return self._step.forward()
-        out = self._buffers.get("output", inputs.shape, inputs.dtype, (inputs,))
+        # Never write where the labels are: they index the probabilities.
+        out = self._buffers.get("output", inputs.shape, inputs.dtype, (inputs, y, labels))
         step = self._step_for(inputs.dtype)
         self._forward_bound = None
         step.bind_forward(inputs, labels, None if kind == "sparse" else y, out)
@@ -204,7 +205,7 @@ class SoftmaxCrossEntropy(Loss):
         if bound is not None and bound.same(dvalues, labels, self.dinputs):
             self._step.backward()
             return
-        out = self._buffers.get("dinputs", dvalues.shape, dvalues.dtype, (dvalues,))
+        out = self._buffers.get("dinputs", dvalues.shape, dvalues.dtype, (dvalues, labels))
         step = self._step_for(dvalues.dtype)
         self._backward_bound = None
         step.bind_backward(dvalues, labels, out)

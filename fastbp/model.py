@@ -40,6 +40,10 @@ def _fused_dense_relu(dense):
 _OPTIMIZERS = (SGD, Adagrad, RMSprop, Adam)
 
 
+def _overridden(obj, *names):
+    return any(name in vars(obj) for name in names)
+
+
 def _network_arguments(optimizer):
     """NetworkStep.step's arguments for one of fastbp's optimizers (after pre_update)."""
     lr = optimizer.current_learning_rate
@@ -143,7 +147,11 @@ class Model:
         if n_classes is None:
             raise ValueError("the model has no Dense layer to take the number of classes from")
         like = np.empty((X.shape[0], n_classes), dtype=X.dtype)
-        return prepare_labels(y, like, name=name)
+        kind, y, labels = prepare_labels(y, like, name=name)
+        # Private copies: the labels index arrays in the kernels, and are checked once per
+        # call; no array of the caller's may change them under a running training.
+        labels = labels.copy()
+        return kind, (labels if kind == "sparse" else y.copy()), labels
 
     # -- passes ---------------------------------------------------------------------------
 
@@ -159,7 +167,14 @@ class Model:
         if (type(loss_fn) is not SoftmaxCrossEntropy or type(optimizer) not in _OPTIMIZERS
                 or not 1 <= len(graph) <= _MAX_NETWORK_LAYERS
                 or any(type(layer) not in (Dense, DenseReLU) for layer in graph)
+                or len({id(layer) for layer in graph}) != len(graph)  # one layer used twice
                 or loss_fn._forward_bound is None or loss_fn._backward_bound is None):
+            return None
+        # Methods replaced on an instance run user code between steps, which the compiled
+        # step would skip: only fastbp's own methods are replayed.
+        if (_overridden(optimizer, "pre_update_params", "update_params", "post_update_params")
+                or _overridden(loss_fn, "forward", "backward", "_forward", "_backward")
+                or any(_overridden(layer, "forward", "backward") for layer in graph)):
             return None
         updates = []
         for layer in graph:
@@ -245,6 +260,8 @@ class Model:
             correct = 0.0
             for Xb, yb, lb in batches:
                 n = Xb.shape[0]
+                if network is not None and optimizer._states is not network_states:
+                    network = None  # e.g. SGD's momentum switched on: bind again, by layer
                 if network is not None:
                     optimizer.pre_update_params()
                     data_loss_sum += network.step(*_network_arguments(optimizer)) * n
@@ -263,6 +280,7 @@ class Model:
                     correct += self._accuracy(loss_fn.output, lb) * n
             if epoch == 1 and len(batches) == 1 and epoch < epochs:
                 network = self._network_step()
+                network_states = optimizer._states
             data_loss = data_loss_sum / X.shape[0]
             reg_loss = self._regularization_loss() if regularized else 0.0
             if report or epoch == epochs:

@@ -78,9 +78,9 @@ class _Optimizer:
             except AttributeError:  # a state array deleted
                 arrays = None
             if arrays is not None and bound[2].same(*arrays):
-                self._run(bound[3])
+                self._run(bound[3], states)
                 return
-        self._run(self._bind(layer, states))
+        self._run(self._bind(layer, states), states)
 
     def _bind(self, layer, states):
         """Check the layer's gradients, make its state, bind them; remember the binding."""
@@ -143,8 +143,9 @@ class SGD(_Optimizer):
         # Without momentum the book keeps no state; momentum may be set after construction.
         return _MOMENTUMS if self.momentum else _NO_STATE
 
-    def _run(self, update):
-        if self.momentum:
+    def _run(self, update, states):
+        # By the states bound, not by reading momentum again: it may have changed since.
+        if states is _MOMENTUMS:
             update.sgd_momentum(self.current_learning_rate, self.momentum)
         else:
             update.sgd(self.current_learning_rate)
@@ -157,7 +158,7 @@ class Adagrad(_Optimizer):
         super().__init__(learning_rate, decay)
         self.epsilon = _check_hyperparameter(epsilon, "epsilon")
 
-    def _run(self, update):
+    def _run(self, update, states):
         update.adagrad(self.current_learning_rate, self.epsilon)
 
 
@@ -169,7 +170,7 @@ class RMSprop(_Optimizer):
         self.epsilon = _check_hyperparameter(epsilon, "epsilon")
         self.rho = _check_hyperparameter(rho, "rho", high=1.0)
 
-    def _run(self, update):
+    def _run(self, update, states):
         update.rmsprop(self.current_learning_rate, self.epsilon, self.rho)
 
 
@@ -182,7 +183,7 @@ class Adam(_Optimizer):
         self.beta_1 = _check_hyperparameter(beta_1, "beta_1", high=1.0)
         self.beta_2 = _check_hyperparameter(beta_2, "beta_2", high=1.0)
 
-    def _run(self, update):
+    def _run(self, update, states):
         update.adam(self.current_learning_rate, self.epsilon, self.beta_1, self.beta_2,
                     1 - self.beta_1 ** (self.iterations + 1),
                     1 - self.beta_2 ** (self.iterations + 1))

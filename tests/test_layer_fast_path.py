@@ -210,3 +210,74 @@ def test_snapshot_refuses_what_it_cannot_describe():
         ArraySnapshot(*[np.zeros((1, 1))] * 9)
     with pytest.raises(TypeError):
         ArraySnapshot([[1.0]])
+
+
+# --- Found in review: a binding made by backward, copies, the loss's labels ---------------------
+
+def test_forward_never_writes_into_an_output_the_caller_set(rng):
+    X = rng.standard_normal((4, 4))
+    layer = Dense(4, 4, rng=1)
+    layer.forward(X)
+    mine = np.full((4, 4), 7.0)
+    layer.output = mine  # backward reads it (the book's attribute)...
+    layer.backward(np.ones((4, 4)))
+    out = layer.forward(X)  # ...but forward writes into its own buffer
+    assert out is not mine
+    assert_array_equal(mine, 7.0)
+    # the same with the weights as "output": forward must not write over what it reads
+    layer2 = Dense(4, 4, rng=1)
+    layer2.forward(X)
+    weights = layer2.weights.copy()
+    layer2.output = layer2.weights
+    layer2.backward(np.ones((4, 4)))
+    assert_array_equal(layer2.weights, weights - 0)  # backward leaves parameters alone
+    out = layer2.forward(X)
+    assert_array_equal(layer2.weights, weights)
+    assert_allclose(out, X @ weights + layer2.biases, rtol=1e-14)
+
+
+def test_inputs_set_to_own_output_then_forward_on_it(rng):
+    layer = Dense(8, 8, rng=0)
+    X = rng.standard_normal((5, 8))
+    layer.forward(X)
+    layer.inputs = layer.output
+    layer.backward(rng.standard_normal((5, 8)))
+    fed = layer.output.copy()
+    out = layer.forward(layer.output)
+    assert_allclose(out, fed @ layer.weights + layer.biases, rtol=1e-14)
+
+
+def test_shallow_copy_has_its_own_buffers(rng):
+    import copy
+    a = DenseReLU(3, 5, rng=0)
+    X = rng.standard_normal((6, 3))
+    a.forward(X)
+    a.backward(np.ones((6, 5)))
+    kept = a.output.copy()
+    b = copy.copy(a)
+    assert b.weights is a.weights  # shallow: the parameters are shared
+    b.backward(np.ones((6, 5)))
+    b.forward(2 * X)
+    assert_array_equal(a.output, kept)
+    assert not np.shares_memory(a.output, b.output)
+
+
+def test_dtype_is_fixed_at_construction():
+    layer = Dense(2, 3, dtype=np.float32)
+    with pytest.raises(AttributeError):
+        layer.dtype = np.float64
+
+
+def test_labels_that_alias_the_loss_buffers(rng):
+    from fastbp import SoftmaxCrossEntropy
+    loss = SoftmaxCrossEntropy()
+    zeros = np.zeros(4, np.int64)
+    loss.forward(np.zeros((4, 1)), zeros)
+    loss.backward(loss.output, zeros)
+    # labels that are a view of the loss's own gradient buffer: all 0, so in range
+    labels = loss.dinputs.view(np.int64).ravel()
+    labels[...] = 0
+    loss.backward(loss.output, labels)
+    assert_array_equal(labels, 0)  # not overwritten by the gradient it indexes
+    assert not np.shares_memory(loss.dinputs, labels)
+    assert_allclose(loss.dinputs, (loss.output - 1) / 4)

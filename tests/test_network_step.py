@@ -113,3 +113,84 @@ def test_model_state_after_compiled_training_matches_a_layer_step(monkeypatch):
     slow.train(X, y, epochs=1, print_every=0)
     for a, b in zip(fast._graph, slow._graph):
         assert_array_equal(a.weights, b.weights)
+
+
+# --- Found in review ----------------------------------------------------------------------------
+
+def test_one_layer_used_twice(monkeypatch):
+    X, y = spiral_data(10, 3, rng=0)
+    results = []
+    for compiled in (True, False):
+        with monkeypatch.context() as m:
+            if not compiled:
+                m.setattr(Model, "_network_step", lambda self: None)
+            layer = fastbp.Dense(3, 3, rng=0)
+            layer.weights *= 100
+            model = fastbp.Model()
+            model.add(fastbp.Dense(2, 3, rng=1))
+            model.add(layer)
+            model.add(layer)
+            model.set(loss=fastbp.SoftmaxCrossEntropy(), optimizer=fastbp.SGD(0.5))
+            model.finalize()
+            results.append((model.train(X, y, epochs=5, print_every=0), layer.weights.copy()))
+    assert results[0][0] == results[1][0]
+    assert_array_equal(results[0][1], results[1][1])
+
+
+def test_momentum_switched_on_by_a_hook(monkeypatch):
+    # A warm-up that turns momentum on after the first step, from pre_update_params.
+    X, y = spiral_data(20, 3, rng=3)
+    results = []
+    for compiled in (True, False):
+        with monkeypatch.context() as m:
+            if not compiled:
+                m.setattr(Model, "_network_step", lambda self: None)
+            model = build("sgd", np.float64, (2, 8, 3), False)
+            opt = model.optimizer
+            base = opt.pre_update_params
+
+            def warmup(opt=opt, base=base):
+                base()
+                if opt.iterations >= 1:
+                    opt.momentum = 0.9
+
+            opt.pre_update_params = warmup
+            results.append(model.train(X, y, epochs=4, print_every=0))
+    assert results[0] == results[1]
+
+
+def test_momentum_changed_between_calls_to_update_params():
+    layer = fastbp.Dense(3, 4, rng=0)
+    layer.forward(np.ones((5, 3)))
+    layer.backward(np.ones((5, 4)))
+    opt = fastbp.SGD(learning_rate=0.1)
+    opt.update_params(layer)  # bound without momentum arrays
+    opt.momentum = 0.9
+    before = layer.weights.copy()
+    opt.update_params(layer)  # must bind again, with them
+    assert_array_equal(layer.weights, before - 0.1 * layer.dweights)
+    assert_array_equal(layer.weight_momentums, -0.1 * layer.dweights)
+
+
+def test_bound_updates_refuse_what_they_lack():
+    from fastbp import _optimizers
+    w, dw = np.zeros((2, 3)), np.ones((2, 3))
+    b, db = np.zeros((1, 3)), np.ones((1, 3))
+    update = _optimizers.LayerUpdate(True, w, dw, b, db)
+    with pytest.raises(RuntimeError, match="needs 2 state arrays"):
+        update.adam(0.1, 1e-7, 0.9, 0.999, 0.1, 0.001)
+    with pytest.raises(RuntimeError, match="needs 1 state arrays"):
+        update.sgd_momentum(0.1, 0.9)
+    with pytest.raises(ValueError, match="weight/bias pairs"):
+        _optimizers.LayerUpdate(True, w, dw, b, db, np.zeros((2, 3)))
+    update.sgd(0.5)
+    assert_array_equal(w, -0.5)
+
+
+def test_network_step_refuses_missing_or_repeated_parts():
+    from fastbp._validation import kernels_module
+    step = kernels_module.DenseStep(True, False)
+    with pytest.raises(ValueError):
+        kernels_module.NetworkStep([step], None, [None], [(0, 0, 0, 0)])
+    with pytest.raises(ValueError):
+        kernels_module.NetworkStep([step, step], None, [None, None], [(0, 0, 0, 0)] * 2)
