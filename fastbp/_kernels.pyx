@@ -33,7 +33,8 @@ cdef Py_ssize_t SMALL_PRODUCT = 512
 
 # Forward products with at most this many inputs run as one pass of loops at any size: with
 # three inputs or fewer each output row is written once, while a BLAS product followed by the
-# bias/ReLU epilogue passes twice over an output array too large for L1. Measured on the
+# bias/ReLU epilogue passes twice over an output array too large for L1. The same holds for
+# the backward product dX = dZ·Wᵀ of a layer with that many neurons (at most 3). Measured on the
 # book's spiral layer (300×k→64, benchmarks/thin_forward.py): with AVX2, 1.2-2.0× faster than
 # BLAS for 1-3 inputs and slower from 4 up; with SSE2 only (the baseline build), faster for one
 # input only.
@@ -196,6 +197,48 @@ cdef inline void _dense_row(const floating *x, const floating *W, const floating
     _bias_relu_rows(out, b, 1, n_neurons, relu)
 
 
+# Wᵀ of a layer with 1-3 neurons is copied to the stack for _thin_dinputs: at most this many
+# inputs (3 × 1024 doubles, 24 KiB).
+cdef enum:
+    THIN_TRANSPOSE_MAX = 1024
+
+
+cdef inline void _product_row(const floating *x, const floating *W, floating *out,
+                              Py_ssize_t n_inputs, Py_ssize_t n_neurons) noexcept nogil:
+    # out := x·W for one row, 1-3 inputs, in one pass: _dense_row without bias and ReLU.
+    cdef Py_ssize_t j
+    cdef floating x0 = x[0], x1, x2
+    cdef const floating *w0 = W
+    cdef const floating *w1 = W + n_neurons
+    cdef const floating *w2 = W + 2 * n_neurons
+    if n_inputs == 1:
+        for j in range(n_neurons):
+            out[j] = x0 * w0[j]
+    elif n_inputs == 2:
+        x1 = x[1]
+        for j in range(n_neurons):
+            out[j] = x0 * w0[j] + x1 * w1[j]
+    else:
+        x1 = x[1]
+        x2 = x[2]
+        for j in range(n_neurons):
+            out[j] = (x0 * w0[j] + x1 * w1[j]) + x2 * w2[j]
+
+
+cdef void _thin_dinputs(const floating[:, ::1] dZ, const floating[:, ::1] W,
+                        floating[:, ::1] dX) noexcept nogil:
+    """dX := dZ·Wᵀ for W with 1-3 columns (n_neurons) and at most THIN_TRANSPOSE_MAX rows."""
+    cdef Py_ssize_t n_samples = dZ.shape[0], n_neurons = dZ.shape[1], n_inputs = W.shape[0]
+    cdef Py_ssize_t i, j, k
+    cdef floating wt[3 * THIN_TRANSPOSE_MAX]
+    cdef const floating *w = &W[0, 0]
+    for j in range(n_neurons):
+        for k in range(n_inputs):
+            wt[j * n_inputs + k] = w[k * n_neurons + j]
+    for i in range(n_samples):
+        _product_row(&dZ[i, 0], wt, &dX[i, 0], n_neurons, n_inputs)
+
+
 cdef void dense_forward_kernel(const floating[:, ::1] X, const floating[:, ::1] W,
                                const floating[:, ::1] b, floating[:, ::1] out,
                                bint relu) noexcept nogil:
@@ -326,6 +369,10 @@ cdef void backward_products_kernel(const floating[:, ::1] dZ, const floating[:, 
             for i in range(n_samples):
                 for k in range(n_inputs):
                     dX[i, k] = _dot(&dZ[i, 0], &W[k, 0], n_neurons)
+        elif n_neurons <= THIN_INPUTS and n_neurons <= 3 and n_inputs <= THIN_TRANSPOSE_MAX:
+            # A layer with 1-3 neurons (the spiral's 64→3): dX = dZ·Wᵀ is a thin product,
+            # one pass per row over Wᵀ's rows, as in the forward pass (_product_row).
+            _thin_dinputs(dZ, W, dX)
         else:
             gemm(False, True, <int> n_samples, <int> n_inputs, <int> n_neurons,
                  <floating> 1, _cdata(dZ), <int> n_neurons, _cdata(W), <int> n_neurons,

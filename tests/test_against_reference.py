@@ -241,7 +241,9 @@ FORCED_SHAPES = [pytest.param(s, id="%dx%dx%d" % s) for s in
                   (1, 5000, 1), (5000, 1, 3),
                   # thin forward loops (one pass for 1-3 inputs, four at a time above)
                   (300, 2, 64), (50, 3, 33), (20, 1, 70), (40, 4, 17), (30, 9, 20),
-                  (25, 8, 5)]]
+                  (25, 8, 5),
+                  # thin dinputs (1-3 neurons; W transposed on the stack up to 1024 inputs)
+                  (300, 64, 3), (50, 20, 1), (40, 1024, 2), (10, 1025, 2)]]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
