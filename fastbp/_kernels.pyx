@@ -479,6 +479,8 @@ cdef class DenseStep:
     float32 views with one test.
     """
     cdef bint f64, relu, bound_forward, bound_backward
+    # Counts the bind_* calls: a NetworkStep built on these bindings checks it is unchanged.
+    cdef readonly unsigned long generation
     cdef const double[:, ::1] X_d, W_d, b_d, dY_d
     cdef double[:, ::1] out_d, dz_d, dX_d, dW_d, db_d
     cdef const float[:, ::1] X_f, W_f, b_f, dY_f
@@ -495,6 +497,7 @@ cdef class DenseStep:
         else:
             self.X_f, self.W_f, self.b_f, self.out_f = inputs, weights, biases, out
         self.bound_forward = True
+        self.generation += 1
 
     def bind_backward(self, dvalues, dz, dinputs, dweights, dbiases):
         """Hold (dvalues, dz, dinputs, dweights, dbiases) for ``backward``; dz only with ReLU."""
@@ -507,6 +510,7 @@ cdef class DenseStep:
             if self.relu:
                 self.dz_f = dz
         self.bound_backward = True
+        self.generation += 1
 
     def forward(self):
         """out := inputs·weights + biases (then ReLU), on the bound arrays."""
@@ -583,6 +587,8 @@ cdef class NetworkStep:
     cdef SoftmaxCrossEntropyStep loss
     cdef int n_layers
     cdef double reg[MAX_NETWORK_LAYERS][4]
+    # The generations of the bindings this step was built on (layers, then the loss).
+    cdef unsigned long generations[MAX_NETWORK_LAYERS + 1]
 
     def __init__(self, layers, loss, updates, regularizers):
         """layers: DenseSteps, first to last; updates: their LayerUpdates; regularizers:
@@ -605,8 +611,30 @@ cdef class NetworkStep:
         for i in range(n):
             if not (<DenseStep> layers[i]).bound_forward or not (<DenseStep> layers[i]).bound_backward:
                 raise ValueError("every DenseStep must be bound")
+            self.generations[i] = (<DenseStep> layers[i]).generation
             for j in range(4):
                 self.reg[i][j] = regularizers[i][j]
+        self.generations[MAX_NETWORK_LAYERS] = self.loss.generation
+
+    def valid(self):
+        """False once any layer or the loss has bound other arrays since this step was built
+        (e.g. a predict() run from a print hook): the step must then be built again."""
+        cdef int i
+        if self.loss.generation != self.generations[MAX_NETWORK_LAYERS]:
+            return False
+        for i in range(self.n_layers):
+            if self._layer_generation(i) != self.generations[i]:
+                return False
+        return True
+
+    cdef unsigned long _layer_generation(self, int i):
+        if i == 0:
+            return self.l0.generation
+        if i == 1:
+            return self.l1.generation
+        if i == 2:
+            return self.l2.generation
+        return self.l3.generation
 
     def step(self, int optimizer, double learning_rate, double p1=0, double p2=0,
              double p3=0, double p4=0, double p5=0):
@@ -617,6 +645,9 @@ cdef class NetworkStep:
         beta_1, beta_2, correction_1, correction_2).
         """
         cdef double loss
+        if not self.valid():
+            raise RuntimeError("a layer or the loss was bound to other arrays since this "
+                               "NetworkStep was built")
         # Each update must have the state arrays this optimizer reads (else it would read
         # an unbound memoryview): checked here, with the GIL, before anything runs.
         self.u0.check(optimizer)

@@ -3,6 +3,7 @@
 
 cdef class SoftmaxCrossEntropyStep:
     cdef bint f64, onehot
+    cdef readonly unsigned long generation  # counts bind_* calls (see _kernels.NetworkStep)
     cdef const double[:, ::1] logits_d, y_d, dvalues_d
     cdef double[:, ::1] probs_d, dinputs_d
     cdef const float[:, ::1] logits_f, y_f, dvalues_f

@@ -166,6 +166,7 @@ cdef class SoftmaxCrossEntropyStep:
             self.logits_f, self.probs_f = logits, probs
             if self.onehot:
                 self.y_f = onehot
+        self.generation += 1
 
     def bind_backward(self, dvalues, labels, dinputs):
         self.backward_labels = labels
@@ -173,6 +174,7 @@ cdef class SoftmaxCrossEntropyStep:
             self.dvalues_d, self.dinputs_d = dvalues, dinputs
         else:
             self.dvalues_f, self.dinputs_f = dvalues, dinputs
+        self.generation += 1
 
     def forward(self):
         """probs := softmax(logits); return the mean loss."""

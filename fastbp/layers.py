@@ -167,6 +167,9 @@ class Dense:
         return new
 
     def __setstate__(self, state):
+        if "_dtype" not in state and "dtype" in state:  # pickled before dtype was read-only
+            state = dict(state)
+            state["_dtype"] = np.dtype(state.pop("dtype"))
         self.__dict__.update(state)
         self._kernels = KERNELS[self.dtype]
         self._buffers = _Buffers()  # a copy never writes into the original's arrays
@@ -316,6 +319,13 @@ class ReLU:
     def __init__(self):
         self.inputs = self.output = self.dinputs = None
         self._buffers = _Buffers()
+
+    def __copy__(self):
+        # A copy writes its outputs into buffers of its own.
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._buffers = _Buffers()
+        return new
 
     def forward(self, inputs, training=False):
         """Set ``inputs`` and ``output``; return ``output`` (overwritten by the next call)."""

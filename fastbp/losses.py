@@ -95,6 +95,13 @@ class Softmax:
         self.inputs = self.output = self.dinputs = None
         self._buffers = _Buffers()
 
+    def __copy__(self):
+        # A copy writes its outputs into buffers of its own.
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._buffers = _Buffers()
+        return new
+
     def forward(self, inputs, training=False):
         inputs = _as_softmax_input(inputs)
         out = self._buffers.get("output", inputs.shape, inputs.dtype, (inputs,))
@@ -173,6 +180,11 @@ class SoftmaxCrossEntropy(Loss):
         self._buffers = _Buffers()
         self._step = None
         self._forward_bound = self._backward_bound = None
+
+    def __copy__(self):
+        new = type(self).__new__(type(self))
+        new.__setstate__(self.__getstate__())
+        return new
 
     def forward(self, inputs, y_true):
         """Set ``output`` (probabilities) and return the mean loss."""

@@ -97,7 +97,10 @@ class Model:
         while i < len(layers):
             layer = layers[i]
             if (type(layer) is Dense and i + 1 < len(layers)
-                    and type(layers[i + 1]) is ReLU):
+                    and type(layers[i + 1]) is ReLU
+                    # methods replaced on an instance would be lost in the fused layer
+                    and not _overridden(layer, "forward", "backward")
+                    and not _overridden(layers[i + 1], "forward", "backward")):
                 graph.append(_fused_dense_relu(layer))
                 i += 2
             else:
@@ -156,8 +159,9 @@ class Model:
     # -- passes ---------------------------------------------------------------------------
 
     def _network_step(self):
-        """The last step's bound arrays as one compiled step (fastbp._kernels.NetworkStep),
-        or None when the model is not made of what that step runs.
+        """The last step's bound arrays as one compiled step (fastbp._kernels.NetworkStep), with
+        the optimizer bindings it relies on; None when the model is not made of what that
+        step runs.
 
         Between two steps of ``train`` on one batch no array changes but through the kernels,
         so the arrays a layer-by-layer step has just validated and bound stay valid: the
@@ -187,8 +191,19 @@ class Model:
         regularizers = [(layer.weight_regularizer_l1, layer.weight_regularizer_l2,
                          layer.bias_regularizer_l1, layer.bias_regularizer_l2)
                         for layer in graph]
-        return kernels_module.NetworkStep([layer._step for layer in graph], loss_fn._step,
+        step = kernels_module.NetworkStep([layer._step for layer in graph], loss_fn._step,
                                           updates, regularizers)
+        # With what must stay as it is for the step to be replayed (_network_still_valid).
+        return step, [layer.__dict__.get("_fastbp_update") for layer in graph]
+
+    def _network_still_valid(self, network, bindings):
+        """Code run between epochs (a print hook calling predict(), a finalizer, another
+        thread) may bind other arrays or make new optimizer bindings: then the compiled step
+        is dropped and the next epoch runs layer by layer, checking everything again."""
+        if not network.valid():
+            return False
+        return all(layer.__dict__.get("_fastbp_update") is bound
+                   for layer, bound in zip(self._graph, bindings))
 
     def _forward(self, X, training):
         out = X
@@ -235,6 +250,8 @@ class Model:
             raise ValueError(f"epochs must be an integer >= 0, got {epochs}")
         batch_size = self._check_batch_size(batch_size)
         X = self._check_X(X)
+        if X.shape[0] == 0:
+            raise ValueError("X has no samples: there is nothing to train on")
         kind, y, labels = self._check_y(y, X)
         if validation_data is not None:
             try:
@@ -254,14 +271,21 @@ class Model:
         )
         result = {}
         network = None  # a compiled whole step, once the first step has bound every array
+        network_states = network_bindings = None  # what it was built with
+        compile_next = len(batches) == 1  # after the next layer-by-layer epoch, compile it
         for epoch in range(1, int(epochs) + 1):
             data_loss_sum = 0.0
             report = print_every and (epoch % print_every == 0 or epoch == epochs)
             correct = 0.0
             for Xb, yb, lb in batches:
                 n = Xb.shape[0]
-                if network is not None and optimizer._states is not network_states:
-                    network = None  # e.g. SGD's momentum switched on: bind again, by layer
+                if network is not None and (optimizer._states is not network_states
+                                            or not self._network_still_valid(
+                                                network, network_bindings)):
+                    # e.g. SGD's momentum switched on, or a layer bound to other arrays:
+                    # this epoch runs layer by layer, and the step is compiled again after.
+                    network = None
+                    compile_next = True
                 if network is not None:
                     optimizer.pre_update_params()
                     data_loss_sum += network.step(*_network_arguments(optimizer)) * n
@@ -278,9 +302,10 @@ class Model:
                     # Accuracy costs an argmax a step; only computed when it is shown. The
                     # update does not touch the probabilities the forward pass left.
                     correct += self._accuracy(loss_fn.output, lb) * n
-            if epoch == 1 and len(batches) == 1 and epoch < epochs:
-                network = self._network_step()
+            if compile_next and network is None and epoch < epochs:
+                network, network_bindings = self._network_step() or (None, None)
                 network_states = optimizer._states
+                compile_next = False  # None: not compilable; else compiled
             data_loss = data_loss_sum / X.shape[0]
             reg_loss = self._regularization_loss() if regularized else 0.0
             if report or epoch == epochs:
@@ -343,6 +368,11 @@ class Model:
                              f"got {len(parameters)}")
         converted = []
         for index, (layer, (weights, biases)) in enumerate(zip(layers, parameters)):
+            for name in ("weights", "biases"):
+                current = getattr(layer, name)
+                if not (isinstance(current, np.ndarray) and current.flags.writeable):
+                    raise ValueError(f"layer {index}'s {name} cannot be written in place "
+                                     "(read-only or not an array): nothing was set")
             weights = _as_layer_array(weights, f"weights of layer {index}", layer.dtype)
             biases = _as_layer_array(biases, f"biases of layer {index}", layer.dtype)
             if weights.shape != layer.weights.shape or biases.shape != layer.biases.shape:

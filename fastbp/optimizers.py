@@ -13,6 +13,7 @@ import numpy as np
 
 from ._optimizers import LayerUpdate
 from ._snapshot import ArraySnapshot
+from ._validation import overlaps
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam",
            "Optimizer_SGD", "Optimizer_Adagrad", "Optimizer_RMSprop", "Optimizer_Adam"]
@@ -105,6 +106,20 @@ class _Optimizer:
             grads.append(checked)
         weight_states = [self._state(layer, f"weight_{name}", weights) for name in states]
         bias_states = [self._state(layer, f"bias_{name}", biases) for name in states]
+        # The update writes its state in place: a state array sharing memory with a
+        # parameter, a gradient or another state (e.g. weight_momentums is weight_cache)
+        # would be read after being written. The book rebinds its state every step, so
+        # such arrays were never written there; here they get a copy of their own.
+        for kind, states_of in (("weight", weight_states), ("bias", bias_states)):
+            for i, state in enumerate(states_of):
+                others = [weights, biases, *grads,
+                          *(x for j, x in enumerate(weight_states)
+                            if not (states_of is weight_states and j == i)),
+                          *(x for j, x in enumerate(bias_states)
+                            if not (states_of is bias_states and j == i))]
+                if any(overlaps(state, other) for other in others):
+                    states_of[i] = state.copy()
+                    setattr(layer, f"{kind}_{states[i]}", states_of[i])
         padding = [None] * (2 - len(states))
         update = LayerUpdate(weights.dtype == _FLOAT64, weights, grads[0], biases, grads[1],
                              *(weight_states + padding), *(bias_states + padding))

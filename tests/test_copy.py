@@ -87,3 +87,29 @@ def test_trained_model_copy_continues_identically(duplicate):
     for (wa, ba), (wb, bb) in zip(model.get_parameters(), clone.get_parameters()):
         assert_array_equal(wa, wb)
         assert_array_equal(ba, bb)
+
+
+@pytest.mark.parametrize("cls", [fastbp.ReLU, fastbp.Softmax, fastbp.SoftmaxCrossEntropy])
+def test_shallow_copies_have_their_own_buffers(cls):
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    a = cls()
+    y = np.array([0, 1, 2, 0])
+    call = (lambda obj, x: obj.forward(x, y)) if cls is fastbp.SoftmaxCrossEntropy else (
+        lambda obj, x: obj.forward(x))
+    call(a, x1)
+    kept = a.output.copy()
+    b = copy.copy(a)
+    call(b, x2)
+    assert_array_equal(a.output, kept)
+
+
+def test_layer_pickled_before_dtype_was_read_only_loads():
+    layer = fastbp.Dense(2, 3, dtype=np.float32, rng=0)
+    state = layer.__getstate__()
+    state["dtype"] = state.pop("_dtype")  # how the previous version stored it
+    old = fastbp.Dense.__new__(fastbp.Dense)
+    old.__setstate__(state)
+    assert old.dtype == np.float32
+    assert_array_equal(old.forward(np.ones((1, 2), np.float32)),
+                       layer.forward(np.ones((1, 2), np.float32)))

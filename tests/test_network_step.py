@@ -8,7 +8,7 @@ making Model._network_step return None.
 
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 
 import fastbp
 from fastbp.datasets import spiral_data
@@ -194,3 +194,66 @@ def test_network_step_refuses_missing_or_repeated_parts():
         kernels_module.NetworkStep([step], None, [None], [(0, 0, 0, 0)])
     with pytest.raises(ValueError):
         kernels_module.NetworkStep([step, step], None, [None, None], [(0, 0, 0, 0)] * 2)
+
+
+# --- Found in the second review ------------------------------------------------------------------
+
+def test_code_run_between_epochs_rebinding_a_layer(monkeypatch, capsys):
+    # A progress hook that calls predict() on another batch size rebinds the layers: the
+    # compiled step must notice and go back to the layer-by-layer step, giving its results.
+    import sys
+    X, y = spiral_data(20, 3, rng=0)
+    results = []
+    for compiled in (True, False):
+        with monkeypatch.context() as m:
+            if not compiled:
+                m.setattr(Model, "_network_step", lambda self: None)
+            model = build("adam", np.float64, (2, 16, 3), False)
+
+            class Logger:
+                def write(self, text, model=model):
+                    model.predict(X[:1])
+                    return len(text)
+
+                def flush(self):
+                    pass
+
+            m.setattr(sys, "stdout", Logger())
+            result = model.train(X, y, epochs=6, print_every=1)
+        results.append((result, [layer.weights.copy() for layer in model._graph]))
+    assert results[0][0] == results[1][0]
+    for a, b in zip(results[0][1], results[1][1]):
+        assert_array_equal(a, b)
+
+
+def test_network_step_refuses_to_run_on_changed_bindings():
+    X, y = spiral_data(10, 3, rng=0)
+    model = build("adam", np.float64, (2, 8, 3), False)
+    model.train(X, y, epochs=1, print_every=0)
+    network, _ = model._network_step()
+    assert network.valid()
+    model.predict(X[:2])  # binds the layers to 2 samples
+    assert not network.valid()
+    with pytest.raises(RuntimeError, match="bound to other arrays"):
+        network.step(0, 0.1)
+
+
+def test_state_arrays_sharing_memory_are_separated():
+    from fastbp import reference as R
+    rng = np.random.default_rng(0)
+    X, dY = rng.standard_normal((5, 3)), rng.standard_normal((5, 4))
+    weights = []
+    for layer_cls, opt_cls in ((fastbp.Dense, fastbp.Adam), (R.Layer_Dense, R.Optimizer_Adam)):
+        layer = layer_cls(3, 4, rng=0) if layer_cls is fastbp.Dense else layer_cls(3, 4)
+        if layer_cls is not fastbp.Dense:
+            layer.weights = fastbp.Dense(3, 4, rng=0).weights.copy()
+        layer.forward(X)
+        layer.backward(dY)
+        zeros, zeros_b = np.zeros_like(layer.weights), np.zeros_like(layer.biases)
+        layer.weight_momentums = layer.weight_cache = zeros  # one array for both states
+        layer.bias_momentums = layer.bias_cache = zeros_b
+        opt = opt_cls(learning_rate=0.1)
+        opt.pre_update_params()
+        opt.update_params(layer)
+        weights.append(layer.weights.copy())
+    assert_allclose(weights[0], weights[1], rtol=1e-14, atol=1e-16)

@@ -1026,3 +1026,45 @@ def test_demo_rejects_zero_epochs(capsys):
     with pytest.raises(SystemExit):
         demo.main(["--epochs", "0"])
     assert "--epochs must be >= 1" in capsys.readouterr().err
+
+
+def test_train_on_no_samples_is_refused():
+    model = spiral_model(0)
+    with pytest.raises(ValueError, match="no samples"):
+        model.train(np.zeros((0, 2)), np.zeros(0, np.int64), epochs=1, print_every=0)
+
+
+def test_set_parameters_on_read_only_weights_sets_nothing():
+    model = spiral_model(0)
+    before = model.get_parameters()
+    layers = [layer for layer in model.layers if hasattr(layer, "weights")]
+    layers[1].weights.flags.writeable = False
+    new = [(w + 1, b + 1) for w, b in before]
+    with pytest.raises(ValueError, match="cannot be written in place"):
+        model.set_parameters(new)
+    for (w, b), (w0, b0) in zip(model.get_parameters(), before):
+        assert_array_equal(w, w0)
+        assert_array_equal(b, b0)
+
+
+def test_layers_with_instance_hooks_are_not_fused():
+    rng = np.random.default_rng(0)
+    model = fastbp.Model()
+    dense = fastbp.Dense(2, 8, rng=rng)
+    calls = []
+    original = dense.forward
+
+    def logged(inputs, training=False):
+        calls.append(inputs.shape)
+        return original(inputs, training)
+
+    dense.forward = logged
+    model.add(dense)
+    model.add(fastbp.ReLU())
+    model.add(fastbp.Dense(8, 3, rng=rng))
+    model.set(loss=fastbp.SoftmaxCrossEntropy(), optimizer=fastbp.SGD())
+    model.finalize()
+    assert model._graph[0] is dense  # kept as it is, hook and all
+    X, y = spiral_data(5, 3, rng=0)
+    model.train(X, y, epochs=3, print_every=0)
+    assert calls == [(15, 2)] * 3
