@@ -353,7 +353,10 @@ class Model:
     # -- parameters -----------------------------------------------------------------------
 
     def _parameter_layers(self):
-        return [layer for layer in self.layers if hasattr(layer, "weights")]
+        # After finalize(), the layers that run (a fused DenseReLU may hold its own converted
+        # copy of the weights, e.g. when a Fortran-ordered array was assigned before).
+        layers = self._graph if self._graph is not None else self.layers
+        return [layer for layer in layers if hasattr(layer, "weights")]
 
     def get_parameters(self):
         """[(weights, biases), ...] of the Dense layers, in order (copies)."""
