@@ -117,46 +117,55 @@ def test_model_state_after_compiled_training_matches_a_layer_step(monkeypatch):
 
 # --- Found in review ----------------------------------------------------------------------------
 
-def test_one_layer_used_twice(monkeypatch):
-    X, y = spiral_data(10, 3, rng=0)
+def compiled_and_layer_by_layer(monkeypatch, run):
+    """``run(patch)`` with the compiled step allowed, then with it disabled: both results."""
     results = []
     for compiled in (True, False):
-        with monkeypatch.context() as m:
+        with monkeypatch.context() as patch:
             if not compiled:
-                m.setattr(Model, "_network_step", lambda self: None)
-            layer = fastbp.Dense(3, 3, rng=0)
-            layer.weights *= 100
-            model = fastbp.Model()
-            model.add(fastbp.Dense(2, 3, rng=1))
-            model.add(layer)
-            model.add(layer)
-            model.set(loss=fastbp.SoftmaxCrossEntropy(), optimizer=fastbp.SGD(0.5))
-            model.finalize()
-            results.append((model.train(X, y, epochs=5, print_every=0), layer.weights.copy()))
-    assert results[0][0] == results[1][0]
-    assert_array_equal(results[0][1], results[1][1])
+                patch.setattr(Model, "_network_step", lambda self: None)
+            results.append(run(patch))
+    return results
+
+
+def test_one_layer_used_twice(monkeypatch):
+    X, y = spiral_data(10, 3, rng=0)
+
+    def run(patch):
+        layer = fastbp.Dense(3, 3, rng=0)
+        layer.weights *= 100
+        model = fastbp.Model()
+        model.add(fastbp.Dense(2, 3, rng=1))
+        model.add(layer)
+        model.add(layer)
+        model.set(loss=fastbp.SoftmaxCrossEntropy(), optimizer=fastbp.SGD(0.5))
+        model.finalize()
+        return model.train(X, y, epochs=5, print_every=0), layer.weights.copy()
+
+    (fast, fast_weights), (slow, slow_weights) = compiled_and_layer_by_layer(monkeypatch, run)
+    assert fast == slow
+    assert_array_equal(fast_weights, slow_weights)
 
 
 def test_momentum_switched_on_by_a_hook(monkeypatch):
     # A warm-up that turns momentum on after the first step, from pre_update_params.
     X, y = spiral_data(20, 3, rng=3)
-    results = []
-    for compiled in (True, False):
-        with monkeypatch.context() as m:
-            if not compiled:
-                m.setattr(Model, "_network_step", lambda self: None)
-            model = build("sgd", np.float64, (2, 8, 3), False)
-            opt = model.optimizer
-            base = opt.pre_update_params
 
-            def warmup(opt=opt, base=base):
-                base()
-                if opt.iterations >= 1:
-                    opt.momentum = 0.9
+    def run(patch):
+        model = build("sgd", np.float64, (2, 8, 3), False)
+        opt = model.optimizer
+        base = opt.pre_update_params
 
-            opt.pre_update_params = warmup
-            results.append(model.train(X, y, epochs=4, print_every=0))
-    assert results[0] == results[1]
+        def warmup():
+            base()
+            if opt.iterations >= 1:
+                opt.momentum = 0.9
+
+        opt.pre_update_params = warmup
+        return model.train(X, y, epochs=4, print_every=0)
+
+    fast, slow = compiled_and_layer_by_layer(monkeypatch, run)
+    assert fast == slow
 
 
 def test_momentum_changed_between_calls_to_update_params():
@@ -198,31 +207,30 @@ def test_network_step_refuses_missing_or_repeated_parts():
 
 # --- Found in the second review ------------------------------------------------------------------
 
-def test_code_run_between_epochs_rebinding_a_layer(monkeypatch, capsys):
+def test_code_run_between_epochs_rebinding_a_layer(monkeypatch):
     # A progress hook that calls predict() on another batch size rebinds the layers: the
     # compiled step must notice and go back to the layer-by-layer step, giving its results.
     import sys
     X, y = spiral_data(20, 3, rng=0)
-    results = []
-    for compiled in (True, False):
-        with monkeypatch.context() as m:
-            if not compiled:
-                m.setattr(Model, "_network_step", lambda self: None)
-            model = build("adam", np.float64, (2, 16, 3), False)
 
-            class Logger:
-                def write(self, text, model=model):
-                    model.predict(X[:1])
-                    return len(text)
+    def run(patch):
+        model = build("adam", np.float64, (2, 16, 3), False)
 
-                def flush(self):
-                    pass
+        class Logger:
+            def write(self, text):
+                model.predict(X[:1])
+                return len(text)
 
-            m.setattr(sys, "stdout", Logger())
-            result = model.train(X, y, epochs=6, print_every=1)
-        results.append((result, [layer.weights.copy() for layer in model._graph]))
-    assert results[0][0] == results[1][0]
-    for a, b in zip(results[0][1], results[1][1]):
+            def flush(self):
+                pass
+
+        patch.setattr(sys, "stdout", Logger())
+        result = model.train(X, y, epochs=6, print_every=1)
+        return result, [layer.weights.copy() for layer in model._graph]
+
+    (fast, fast_weights), (slow, slow_weights) = compiled_and_layer_by_layer(monkeypatch, run)
+    assert fast == slow
+    for a, b in zip(fast_weights, slow_weights):
         assert_array_equal(a, b)
 
 
