@@ -313,8 +313,8 @@ class DenseReLU(Dense):
     _relu = True
 
 
-class ReLU:
-    """ReLU activation: ``output = max(inputs, 0)``; backward masks where ``inputs <= 0``."""
+class _Activation:
+    """An activation without parameters: ``inputs``, ``output``, ``dinputs``, own buffers."""
 
     def __init__(self):
         self.inputs = self.output = self.dinputs = None
@@ -326,6 +326,10 @@ class ReLU:
         new.__dict__.update(self.__dict__)
         new._buffers = _Buffers()
         return new
+
+
+class ReLU(_Activation):
+    """ReLU activation: ``output = max(inputs, 0)``; backward masks where ``inputs <= 0``."""
 
     def forward(self, inputs, training=False):
         """Set ``inputs`` and ``output``; return ``output`` (overwritten by the next call)."""

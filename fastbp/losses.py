@@ -13,7 +13,7 @@ import numpy as np
 from . import _loss
 from ._snapshot import ArraySnapshot
 from ._validation import asarray_named, kernel_sets
-from .layers import _as_layer_array, _Buffers
+from .layers import _Activation, _as_layer_array, _Buffers
 
 _KERNELS = kernel_sets(_loss, ("softmax", "softmax_crossentropy_sparse",
                                "softmax_crossentropy_onehot", "softmax_crossentropy_backward"))
@@ -88,19 +88,8 @@ class Loss:
         return total
 
 
-class Softmax:
+class Softmax(_Activation):
     """Softmax activation over each row (row max subtracted first)."""
-
-    def __init__(self):
-        self.inputs = self.output = self.dinputs = None
-        self._buffers = _Buffers()
-
-    def __copy__(self):
-        # A copy writes its outputs into buffers of its own.
-        new = type(self).__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new._buffers = _Buffers()
-        return new
 
     def forward(self, inputs, training=False):
         inputs = _as_softmax_input(inputs)
