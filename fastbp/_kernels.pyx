@@ -34,10 +34,10 @@ cdef Py_ssize_t SMALL_PRODUCT = 512
 # Forward products with at most this many inputs run as one pass of loops at any size: with
 # three inputs or fewer each output row is written once, while a BLAS product followed by the
 # bias/ReLU epilogue passes twice over an output array too large for L1. The same holds for
-# the backward product dX = dZ·Wᵀ of a layer with that many neurons (at most 3). Measured on the
-# book's spiral layer (300×k→64, benchmarks/thin_forward.py): with AVX2, 1.0-2.0× faster (by run) than
-# BLAS for 1-3 inputs and slower from 4 up; with SSE2 only (the baseline build), faster for one
-# input only.
+# the backward product dX = dZ·Wᵀ of a layer with that many neurons (at most 3). Measured on
+# the book's spiral layer (300×k→64, benchmarks/thin_forward.py): with AVX2, 1.0-2.0× faster
+# (by run) than BLAS for 1-3 inputs and slower from 4 up; with SSE2 only (the baseline
+# build), faster for one input only.
 cdef extern from *:
     """
     #if defined(__AVX2__)
