@@ -113,35 +113,6 @@ cdef void _backward(const floating[:, ::1] dvalues, const long[::1] labels,
         d[j] = d[j] / count
 
 
-cdef inline object _mean(double total, Py_ssize_t n):
-    return total / n if n else float("nan")
-
-
-def softmax_crossentropy_sparse(const floating[:, ::1] logits, const long[::1] labels,
-                                floating[:, ::1] probs):
-    """probs := softmax(logits); return mean_i -log(clip(probs[i, labels[i]]))."""
-    cdef double total
-    with nogil:
-        total = _sparse_loss(logits, labels, probs)
-    return _mean(total, probs.shape[0])
-
-
-def softmax_crossentropy_onehot(const floating[:, ::1] logits, const floating[:, ::1] onehot,
-                                floating[:, ::1] probs):
-    """probs := softmax(logits); return mean_i -log(Σ_j clip(probs[i, j])·onehot[i, j])."""
-    cdef double total
-    with nogil:
-        total = _onehot_loss(logits, onehot, probs)
-    return _mean(total, probs.shape[0])
-
-
-def softmax_crossentropy_backward(const floating[:, ::1] dvalues, const long[::1] labels,
-                                  floating[:, ::1] dinputs):
-    """dinputs := (dvalues - one_hot(labels)) / n_samples (dvalues: the probabilities)."""
-    with nogil:
-        _backward(dvalues, labels, dinputs)
-
-
 cdef class SoftmaxCrossEntropyStep:
     """The loss's arrays held as memoryviews, for steps without re-binding them.
 

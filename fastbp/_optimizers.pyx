@@ -10,8 +10,8 @@ computed in double, as Python does, then used in the array's dtype, as numpy doe
 (``-lr * grad`` is ``(-lr) * grad``, ``g**2`` is ``g * g``).
 
 ``LayerUpdate`` holds a layer's weights, biases, gradients and state as memoryviews, so that
-an optimizer step over a whole layer is one call and one release of the GIL; the ``def``
-functions take the arrays of one parameter each call.
+an optimizer step over a whole layer is one call and one release of the GIL; it is the only
+Python entry point.
 """
 
 from cython cimport floating
@@ -90,47 +90,6 @@ cdef void _adam(floating[:, ::1] param, const floating[:, ::1] grad, floating[:,
             v = b2 * cache[i, j] + one_minus_b2 * (g * g)
             cache[i, j] = v
             param[i, j] = param[i, j] + neg_lr * (m / c1) / (_sqrt(v / c2) + eps)
-
-
-# --- Python entry points over one parameter: memoryviews in, GIL released. No checks. ------
-
-def sgd(floating[:, ::1] param, const floating[:, ::1] grad, double learning_rate):
-    """param += -lr·grad."""
-    with nogil:
-        _sgd(param, grad, learning_rate)
-
-
-def sgd_momentum(floating[:, ::1] param, const floating[:, ::1] grad,
-                 floating[:, ::1] momentums, double learning_rate, double momentum):
-    """update := momentum·momentums - lr·grad; momentums := update; param += update."""
-    with nogil:
-        _sgd_momentum(param, grad, momentums, learning_rate, momentum)
-
-
-def adagrad(floating[:, ::1] param, const floating[:, ::1] grad, floating[:, ::1] cache,
-            double learning_rate, double epsilon):
-    """cache += grad²; param += -lr·grad / (√cache + ε)."""
-    with nogil:
-        _adagrad(param, grad, cache, learning_rate, epsilon)
-
-
-def rmsprop(floating[:, ::1] param, const floating[:, ::1] grad, floating[:, ::1] cache,
-            double learning_rate, double epsilon, double rho):
-    """cache := ρ·cache + (1-ρ)·grad²; param += -lr·grad / (√cache + ε)."""
-    with nogil:
-        _rmsprop(param, grad, cache, learning_rate, epsilon, rho)
-
-
-def adam(floating[:, ::1] param, const floating[:, ::1] grad, floating[:, ::1] momentums,
-         floating[:, ::1] cache, double learning_rate, double epsilon, double beta_1,
-         double beta_2, double correction_1, double correction_2):
-    """m := β1·m + (1-β1)·g; v := β2·v + (1-β2)·g²; param += -lr·(m/c1) / (√(v/c2) + ε).
-
-    correction_k = 1 - β_k^(iterations + 1), computed by the caller.
-    """
-    with nogil:
-        _adam(param, grad, momentums, cache, learning_rate, epsilon, beta_1, beta_2,
-              correction_1, correction_2)
 
 
 # Codes for fastbp._kernels.NetworkStep.step, which takes the optimizer as a number.

@@ -15,8 +15,7 @@ from ._snapshot import ArraySnapshot
 from ._validation import asarray_named, kernel_sets
 from .layers import _Activation, _as_layer_array, _Buffers
 
-_KERNELS = kernel_sets(_loss, ("softmax", "softmax_crossentropy_sparse",
-                               "softmax_crossentropy_onehot", "softmax_crossentropy_backward"))
+_KERNELS = kernel_sets(_loss, ("softmax",))
 
 __all__ = [
     "Loss",
