@@ -230,7 +230,7 @@ def test_forward_never_writes_into_an_output_the_caller_set(rng):
     weights = layer2.weights.copy()
     layer2.output = layer2.weights
     layer2.backward(np.ones((4, 4)))
-    assert_array_equal(layer2.weights, weights - 0)  # backward leaves parameters alone
+    assert_array_equal(layer2.weights, weights)  # backward leaves parameters alone
     out = layer2.forward(X)
     assert_array_equal(layer2.weights, weights)
     assert_allclose(out, X @ weights + layer2.biases, rtol=1e-14)
