@@ -336,47 +336,109 @@ cdef void relu_mask_column_sums_kernel(const floating[:, ::1] dY, const floating
             s[j] += g
 
 
+cdef inline bint _thin_dinputs_path(Py_ssize_t n_samples, Py_ssize_t n_inputs,
+                                    Py_ssize_t n_neurons) noexcept nogil:
+    # Whether dX = dZ·Wᵀ runs as _thin_dinputs: the one test, for dinputs_kernel and for the
+    # fused kernel of NetworkStep, so both always take the same path.
+    return (n_samples != 0 and n_inputs != 0 and n_neurons != 0
+            and not _is_small(n_samples, n_inputs, n_neurons)
+            and n_neurons <= THIN_INPUTS and n_neurons <= 3 and n_inputs <= THIN_TRANSPOSE_MAX)
+
+
+cdef void dweights_kernel(const floating[:, ::1] dZ, const floating[:, ::1] X,
+                          floating[:, ::1] dW) noexcept nogil:
+    """dW := Xᵀ·dZ."""
+    # IN:  dZ (n_samples, n_neurons), X (n_samples, n_inputs)
+    # OUT: dW (n_inputs, n_neurons)
+    cdef Py_ssize_t n_samples = dZ.shape[0], n_neurons = dZ.shape[1], n_inputs = X.shape[1]
+    cdef Py_ssize_t i, j, k
+    if n_inputs == 0 or n_neurons == 0:
+        return
+    if _is_small(n_inputs, n_neurons, n_samples):
+        # dW is small enough to stay in L1 while every sample adds its outer product.
+        for k in range(n_inputs):
+            for j in range(n_neurons):
+                dW[k, j] = 0
+        for i in range(n_samples):
+            for k in range(n_inputs):
+                _axpy(X[i, k], &dZ[i, 0], &dW[k, 0], n_neurons)
+    else:
+        gemm(True, False, <int> n_inputs, <int> n_neurons, <int> n_samples,
+             <floating> 1, _cdata(X), <int> n_inputs, _cdata(dZ), <int> n_neurons,
+             <floating> 0, &dW[0, 0], <int> n_neurons)
+
+
+cdef void dinputs_kernel(const floating[:, ::1] dZ, const floating[:, ::1] W,
+                         floating[:, ::1] dX) noexcept nogil:
+    """dX := dZ·Wᵀ."""
+    # IN:  dZ (n_samples, n_neurons), W (n_inputs, n_neurons)
+    # OUT: dX (n_samples, n_inputs)
+    cdef Py_ssize_t n_samples = dZ.shape[0], n_neurons = dZ.shape[1], n_inputs = W.shape[0]
+    cdef Py_ssize_t i, k
+    if n_samples == 0 or n_inputs == 0:
+        return
+    if n_neurons == 0:
+        for i in range(n_samples):
+            for k in range(n_inputs):
+                dX[i, k] = 0
+    elif _thin_dinputs_path(n_samples, n_inputs, n_neurons):
+        # A layer with 1-3 neurons (the spiral's 64→3): dX = dZ·Wᵀ is a thin product,
+        # one pass per row over Wᵀ's rows, as in the forward pass (_product_row).
+        _thin_dinputs(dZ, W, dX)
+    elif _is_small(n_samples, n_inputs, n_neurons):
+        # Rows of dZ and of W are both contiguous: one dot product per element of dX.
+        for i in range(n_samples):
+            for k in range(n_inputs):
+                dX[i, k] = _dot(&dZ[i, 0], &W[k, 0], n_neurons)
+    else:
+        gemm(False, True, <int> n_samples, <int> n_inputs, <int> n_neurons,
+             <floating> 1, _cdata(dZ), <int> n_neurons, _cdata(W), <int> n_neurons,
+             <floating> 0, &dX[0, 0], <int> n_inputs)
+
+
 cdef void backward_products_kernel(const floating[:, ::1] dZ, const floating[:, ::1] X,
                                    const floating[:, ::1] W,
                                    floating[:, ::1] dX, floating[:, ::1] dW) noexcept nogil:
     """dW := Xᵀ·dZ; dX := dZ·Wᵀ."""
-    # IN:  dZ (n_samples, n_neurons), X (n_samples, n_inputs), W (n_inputs, n_neurons)
-    # OUT: dX (n_samples, n_inputs), dW (n_inputs, n_neurons)
-    cdef Py_ssize_t n_samples = dZ.shape[0], n_neurons = dZ.shape[1], n_inputs = X.shape[1]
+    dweights_kernel(dZ, X, dW)
+    dinputs_kernel(dZ, W, dX)
+
+
+cdef void thin_dinputs_relu_mask_column_sums_kernel(
+        const floating[:, ::1] dZ, const floating[:, ::1] W, const floating[:, ::1] output,
+        floating[:, ::1] dZ_below, floating[:, ::1] db_below) noexcept nogil:
+    """dZ_below := dZ·Wᵀ where output > 0 (or NaN), else 0; db_below := Σ_i dZ_below[i, :].
+
+    dinputs_kernel (on its thin path) followed by relu_mask_column_sums_kernel of the ReLU
+    layer below, without storing dZ·Wᵀ: each row of the product is masked and summed while
+    it is in L1, instead of being written out and read back from L2. Every element gets
+    the same operations in the same order as in those two kernels, so the results are the
+    same bit for bit. For NetworkStep; the caller checks _thin_dinputs_path.
+    """
+    # IN:  dZ (n_samples, n_neurons ≤ 3), W (n_inputs, n_neurons), output (n_samples, n_inputs)
+    # OUT: dZ_below (n_samples, n_inputs), db_below (1, n_inputs)
+    cdef Py_ssize_t n_samples = dZ.shape[0], n_neurons = dZ.shape[1], n_inputs = W.shape[0]
     cdef Py_ssize_t i, j, k
-
-    if n_inputs != 0 and n_neurons != 0:
-        if _is_small(n_inputs, n_neurons, n_samples):
-            # dW is small enough to stay in L1 while every sample adds its outer product.
-            for k in range(n_inputs):
-                for j in range(n_neurons):
-                    dW[k, j] = 0
-            for i in range(n_samples):
-                for k in range(n_inputs):
-                    _axpy(X[i, k], &dZ[i, 0], &dW[k, 0], n_neurons)
-        else:
-            gemm(True, False, <int> n_inputs, <int> n_neurons, <int> n_samples,
-                 <floating> 1, _cdata(X), <int> n_inputs, _cdata(dZ), <int> n_neurons,
-                 <floating> 0, &dW[0, 0], <int> n_neurons)
-
-    if n_samples != 0 and n_inputs != 0:
-        if n_neurons == 0:
-            for i in range(n_samples):
-                for k in range(n_inputs):
-                    dX[i, k] = 0
-        elif _is_small(n_samples, n_inputs, n_neurons):
-            # Rows of dZ and of W are both contiguous: one dot product per element of dX.
-            for i in range(n_samples):
-                for k in range(n_inputs):
-                    dX[i, k] = _dot(&dZ[i, 0], &W[k, 0], n_neurons)
-        elif n_neurons <= THIN_INPUTS and n_neurons <= 3 and n_inputs <= THIN_TRANSPOSE_MAX:
-            # A layer with 1-3 neurons (the spiral's 64→3): dX = dZ·Wᵀ is a thin product,
-            # one pass per row over Wᵀ's rows, as in the forward pass (_product_row).
-            _thin_dinputs(dZ, W, dX)
-        else:
-            gemm(False, True, <int> n_samples, <int> n_inputs, <int> n_neurons,
-                 <floating> 1, _cdata(dZ), <int> n_neurons, _cdata(W), <int> n_neurons,
-                 <floating> 0, &dX[0, 0], <int> n_inputs)
+    cdef floating wt[3 * THIN_TRANSPOSE_MAX]
+    cdef const floating *w = &W[0, 0]
+    cdef const floating *o
+    cdef floating *dz
+    cdef floating *s = &db_below[0, 0]
+    cdef floating g
+    for j in range(n_neurons):
+        for k in range(n_inputs):
+            wt[j * n_inputs + k] = w[k * n_neurons + j]
+    for k in range(n_inputs):
+        s[k] = 0
+    for i in range(n_samples):
+        dz = &dZ_below[i, 0]
+        o = &output[i, 0]
+        _product_row(&dZ[i, 0], wt, dz, n_neurons, n_inputs)
+        for k in range(n_inputs):
+            g = dz[k]  # read unconditionally: a conditional read compiles to a masked load
+            g = 0 if o[k] <= 0 else g
+            dz[k] = g
+            s[k] += g
 
 
 cdef void regularization_grad_kernel(const floating[:, ::1] param, floating[:, ::1] grad,
@@ -534,25 +596,79 @@ cdef class DenseStep:
 
     cdef void _backward(self, double weight_l1, double weight_l2, double bias_l1,
                         double bias_l2) noexcept nogil:
-        # dz is bound (and read) only with ReLU.
+        self._backward_parts(weight_l1, weight_l2, bias_l1, bias_l2, False, True)
+
+    cdef void _backward_parts(self, double weight_l1, double weight_l2, double bias_l1,
+                              double bias_l2, bint mask_done, bint dinputs) noexcept nogil:
+        # The backward step in the order of the book's layer: mask and bias sums (dz is
+        # bound, and read, only with ReLU), dW, dX, then the regularization terms.
+        # NetworkStep may have done the mask already (mask_done, from the fused kernel of
+        # the layer above) or not need dX (dinputs false).
         if self.f64:
             if self.relu:
-                relu_mask_column_sums_kernel(self.dY_d, self.out_d, self.dz_d, self.db_d)
-                backward_products_kernel(self.dz_d, self.X_d, self.W_d, self.dX_d, self.dW_d)
+                if not mask_done:
+                    relu_mask_column_sums_kernel(self.dY_d, self.out_d, self.dz_d, self.db_d)
+                dweights_kernel(self.dz_d, self.X_d, self.dW_d)
+                if dinputs:
+                    dinputs_kernel(self.dz_d, self.W_d, self.dX_d)
             else:
                 column_sums_kernel(self.dY_d, self.db_d)
-                backward_products_kernel(self.dY_d, self.X_d, self.W_d, self.dX_d, self.dW_d)
+                dweights_kernel(self.dY_d, self.X_d, self.dW_d)
+                if dinputs:
+                    dinputs_kernel(self.dY_d, self.W_d, self.dX_d)
             _regularize(self.W_d, self.dW_d, self.b_d, self.db_d,
                         weight_l1, weight_l2, bias_l1, bias_l2)
         else:
             if self.relu:
-                relu_mask_column_sums_kernel(self.dY_f, self.out_f, self.dz_f, self.db_f)
-                backward_products_kernel(self.dz_f, self.X_f, self.W_f, self.dX_f, self.dW_f)
+                if not mask_done:
+                    relu_mask_column_sums_kernel(self.dY_f, self.out_f, self.dz_f, self.db_f)
+                dweights_kernel(self.dz_f, self.X_f, self.dW_f)
+                if dinputs:
+                    dinputs_kernel(self.dz_f, self.W_f, self.dX_f)
             else:
                 column_sums_kernel(self.dY_f, self.db_f)
-                backward_products_kernel(self.dY_f, self.X_f, self.W_f, self.dX_f, self.dW_f)
+                dweights_kernel(self.dY_f, self.X_f, self.dW_f)
+                if dinputs:
+                    dinputs_kernel(self.dY_f, self.W_f, self.dX_f)
             _regularize(self.W_f, self.dW_f, self.b_f, self.db_f,
                         weight_l1, weight_l2, bias_l1, bias_l2)
+
+    cdef bint _feeds_relu_mask_of(self, DenseStep below):
+        """Whether below is a bound ReLU layer whose dvalues are this layer's dinputs array
+        (the same memory), of the same dtype: then NetworkStep may fuse the two."""
+        if not (below.relu and below.f64 == self.f64 and below.bound_backward
+                and self.bound_backward):
+            return False
+        if self.f64:
+            return (self.dX_d.shape[0] == below.dY_d.shape[0] != 0
+                    and self.dX_d.shape[1] == below.dY_d.shape[1] != 0
+                    and &self.dX_d[0, 0] == &below.dY_d[0, 0])
+        return (self.dX_f.shape[0] == below.dY_f.shape[0] != 0
+                and self.dX_f.shape[1] == below.dY_f.shape[1] != 0
+                and &self.dX_f[0, 0] == &below.dY_f[0, 0])
+
+    cdef bint _thin_dinputs(self) noexcept nogil:
+        if self.f64:
+            return _thin_dinputs_path(self.X_d.shape[0], self.W_d.shape[0], self.W_d.shape[1])
+        return _thin_dinputs_path(self.X_f.shape[0], self.W_f.shape[0], self.W_f.shape[1])
+
+    cdef void _dinputs_into_relu_mask(self, DenseStep below) noexcept nogil:
+        # This layer's dX, masked and summed straight into below's dz and db (see
+        # thin_dinputs_relu_mask_column_sums_kernel); this layer's dinputs is not written.
+        if self.f64:
+            if self.relu:
+                thin_dinputs_relu_mask_column_sums_kernel(self.dz_d, self.W_d, below.out_d,
+                                                          below.dz_d, below.db_d)
+            else:
+                thin_dinputs_relu_mask_column_sums_kernel(self.dY_d, self.W_d, below.out_d,
+                                                          below.dz_d, below.db_d)
+        else:
+            if self.relu:
+                thin_dinputs_relu_mask_column_sums_kernel(self.dz_f, self.W_f, below.out_f,
+                                                          below.dz_f, below.db_f)
+            else:
+                thin_dinputs_relu_mask_column_sums_kernel(self.dY_f, self.W_f, below.out_f,
+                                                          below.dz_f, below.db_f)
 
 
 cdef inline void _regularize(const floating[:, ::1] W, floating[:, ::1] dW,
@@ -587,6 +703,8 @@ cdef class NetworkStep:
     cdef SoftmaxCrossEntropyStep loss
     cdef int n_layers
     cdef double reg[MAX_NETWORK_LAYERS][4]
+    # fuse[i]: layer i's dinputs feed the ReLU mask of layer i - 1 (_feeds_relu_mask_of).
+    cdef bint fuse[MAX_NETWORK_LAYERS]
     # The generations of the bindings this step was built on (layers, then the loss).
     cdef unsigned long generations[MAX_NETWORK_LAYERS + 1]
 
@@ -614,6 +732,7 @@ cdef class NetworkStep:
             self.generations[i] = (<DenseStep> layers[i]).generation
             for j in range(4):
                 self.reg[i][j] = regularizers[i][j]
+            self.fuse[i] = i > 0 and (<DenseStep> layers[i])._feeds_relu_mask_of(layers[i - 1])
         self.generations[MAX_NETWORK_LAYERS] = self.loss.generation
 
     def valid(self):
@@ -637,12 +756,18 @@ cdef class NetworkStep:
         return self.l3.generation
 
     def step(self, int optimizer, double learning_rate, double p1=0, double p2=0,
-             double p3=0, double p4=0, double p5=0):
+             double p3=0, double p4=0, double p5=0, *, bint full=True):
         """Forward, loss, backward and update; return the mean loss.
 
         p1..p5 are the optimizer's own parameters, in the order of its LayerUpdate method
         (SGD momentum: momentum; Adagrad: epsilon; RMSprop: epsilon, rho; Adam: epsilon,
         beta_1, beta_2, correction_1, correction_2).
+
+        With ``full=False`` the step skips what no later step reads: the first layer's
+        dinputs, and the dinputs of a layer with 1-3 neurons above a ReLU layer, which go
+        straight into that layer's mask (thin_dinputs_relu_mask_column_sums_kernel). Those
+        arrays are then stale; every other array, and the parameters, are bit for bit those
+        of a full step. Model.train runs its last step full.
         """
         cdef double loss
         if not self.valid():
@@ -658,15 +783,27 @@ cdef class NetworkStep:
         if self.n_layers > 3:
             self.u3.check(optimizer)
         with nogil:
-            loss = self._step(optimizer, learning_rate, p1, p2, p3, p4, p5)
+            loss = self._step(optimizer, learning_rate, p1, p2, p3, p4, p5, full)
         return loss
 
+    cdef bint _backward_layer(self, DenseStep layer, DenseStep below, int i, bint mask_done,
+                              bint full) noexcept nogil:
+        # Layer i's backward (below is layer i - 1, unused for i = 0). Returns whether it
+        # also did below's mask and bias sums, which below must then skip.
+        cdef bint fused = not full and self.fuse[i] and layer._thin_dinputs()
+        layer._backward_parts(self.reg[i][0], self.reg[i][1], self.reg[i][2], self.reg[i][3],
+                              mask_done, full or (i > 0 and not fused))
+        if fused:
+            layer._dinputs_into_relu_mask(below)
+        return fused
+
     cdef double _step(self, int optimizer, double lr, double p1, double p2, double p3,
-                      double p4, double p5) noexcept nogil:
+                      double p4, double p5, bint full) noexcept nogil:
         # Unrolled over the four layer slots: an attribute can be used without the GIL, a
         # list of layers cannot.
         cdef int n = self.n_layers
         cdef double loss
+        cdef bint done = False  # the next layer's mask was done by the fused kernel
         self.l0._forward()
         if n > 1:
             self.l1._forward()
@@ -677,12 +814,12 @@ cdef class NetworkStep:
         loss = self.loss._forward()
         self.loss._backward()
         if n > 3:
-            self.l3._backward(self.reg[3][0], self.reg[3][1], self.reg[3][2], self.reg[3][3])
+            done = self._backward_layer(self.l3, self.l2, 3, False, full)
         if n > 2:
-            self.l2._backward(self.reg[2][0], self.reg[2][1], self.reg[2][2], self.reg[2][3])
+            done = self._backward_layer(self.l2, self.l1, 2, done, full)
         if n > 1:
-            self.l1._backward(self.reg[1][0], self.reg[1][1], self.reg[1][2], self.reg[1][3])
-        self.l0._backward(self.reg[0][0], self.reg[0][1], self.reg[0][2], self.reg[0][3])
+            done = self._backward_layer(self.l1, self.l0, 1, done, full)
+        self._backward_layer(self.l0, self.l0, 0, done, full)
         self.u0._apply(optimizer, lr, p1, p2, p3, p4, p5)
         if n > 1:
             self.u1._apply(optimizer, lr, p1, p2, p3, p4, p5)

@@ -288,7 +288,10 @@ class Model:
                     compile_next = True
                 if network is not None:
                     optimizer.pre_update_params()
-                    data_loss_sum += network.step(*_network_arguments(optimizer)) * n
+                    # Only the last step computes the dinputs no step reads (the first
+                    # layer's; see NetworkStep.step): after train, every array is set.
+                    data_loss_sum += network.step(*_network_arguments(optimizer),
+                                                  full=epoch == epochs) * n
                     optimizer.post_update_params()
                 else:
                     logits = self._forward(Xb, True)

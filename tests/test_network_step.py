@@ -265,3 +265,92 @@ def test_state_arrays_sharing_memory_are_separated():
         opt.update_params(layer)
         weights.append(layer.weights.copy())
     assert_allclose(weights[0], weights[1], rtol=1e-14, atol=1e-16)
+
+
+# --- Partial steps: what no later step reads is skipped ------------------------------------------
+
+def compiled_pair(optimizer, dtype, sizes, regularize, relu=True):
+    """Two identical models after one layer-by-layer epoch, and the compiled step of each."""
+    X, y = spiral_data(20, 3, rng=3)
+    X = X.astype(dtype)
+    models = []
+    for _ in range(2):
+        if relu:
+            model = build(optimizer, dtype, sizes, regularize)
+        else:  # Dense layers straight after one another: no ReLU mask to fuse into
+            rng = np.random.default_rng(7)
+            model = fastbp.Model()
+            for n_in, n_out in zip(sizes, sizes[1:]):
+                model.add(fastbp.Dense(n_in, n_out, dtype=dtype, rng=rng))
+            model.set(loss=fastbp.SoftmaxCrossEntropy(), optimizer=OPTIMIZERS[optimizer]())
+            model.finalize()
+        model.train(X, y, epochs=1, print_every=0)
+        models.append(model)
+    return [(model, model._network_step()[0]) for model in models]
+
+
+@pytest.fixture(params=[None, 0], ids=["default-paths", "thin-loops-off"])
+def thin_setting(request):
+    from fastbp._validation import kernels_module
+    if request.param is None:  # the build's own THIN_INPUTS
+        current = kernels_module._set_thin_inputs(0)
+        kernels_module._set_thin_inputs(current)
+        yield current
+        return
+    old = kernels_module._set_thin_inputs(request.param)
+    try:
+        yield request.param
+    finally:
+        kernels_module._set_thin_inputs(old)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("sizes,regularize", [((2, 16, 3), False), ((2, 16, 3), True),
+                                              ((2, 40, 24, 3), False), ((2, 3), False)],
+                         ids=["2-layers", "regularized", "3-layers", "1-layer"])
+def test_partial_steps_give_the_full_steps_parameters(thin_setting, dtype, sizes, regularize):
+    # full=False skips the first layer's dinputs and writes a thin layer's dX straight into
+    # the ReLU mask below: parameters, gradients and outputs stay bit for bit those of full
+    # steps. The skipped arrays are poisoned with NaN to show which were not written.
+    from fastbp.model import _network_arguments
+    (full_model, full_net), (part_model, part_net) = compiled_pair("adam", dtype, sizes,
+                                                                  regularize)
+    for layer in part_model._graph:
+        layer.dinputs.fill(np.nan)
+    for model, net, full in ((full_model, full_net, True), (part_model, part_net, False)):
+        for _ in range(5):
+            model.optimizer.pre_update_params()
+            net.step(*_network_arguments(model.optimizer), full=full)
+            model.optimizer.post_update_params()
+    for index, (a, b) in enumerate(zip(full_model._graph, part_model._graph)):
+        for name in ("weights", "biases", "dweights", "dbiases", "output"):
+            assert_array_equal(getattr(a, name), getattr(b, name), err_msg=f"{index} {name}")
+    skipped = [bool(np.isnan(layer.dinputs).all()) for layer in part_model._graph]
+    assert skipped[0]  # the first layer's dinputs: nothing reads them
+    n_samples = 60
+    for index in range(1, len(sizes) - 1):
+        n_in, n_out = sizes[index], sizes[index + 1]
+        thin = n_out <= min(thin_setting, 3) and n_samples * n_in > 512
+        assert skipped[index] == thin, index  # fused into the mask of the layer below
+        if not thin:
+            assert_array_equal(part_model._graph[index].dinputs,
+                               full_model._graph[index].dinputs)
+
+
+def test_partial_steps_without_a_relu_below_write_dinputs():
+    from fastbp.model import _network_arguments
+    (full_model, full_net), (part_model, part_net) = compiled_pair(
+        "sgd", np.float64, (2, 16, 3), False, relu=False)
+    for model, net, full in ((full_model, full_net, True), (part_model, part_net, False)):
+        net.step(*_network_arguments(model.optimizer), full=full)
+    assert_array_equal(part_model._graph[1].dinputs, full_model._graph[1].dinputs)
+    assert_array_equal(part_model._graph[0].weights, full_model._graph[0].weights)
+
+
+def test_train_leaves_every_array_set(monkeypatch):
+    # Model.train runs its last step full: dinputs of every layer are those of the
+    # layer-by-layer step (assert_same compares them), also after a single compiled epoch.
+    for epochs in (2, 3):
+        results, calls = train_both(monkeypatch, "adam", epochs=epochs)
+        assert calls[0] is not None
+        assert_same(results)
