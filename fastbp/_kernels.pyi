@@ -50,6 +50,6 @@ class NetworkStep:
     with the GIL released once; no checks (fastbp.model builds it from bound steps)."""
     def __init__(self, layers: list[DenseStep], loss: Any, updates: list[Any],
                  regularizers: list[tuple[float, float, float, float]]) -> None: ...
-    def step(self, optimizer: int, learning_rate: float, p1: float = ..., p2: float = ...,
-             p3: float = ..., p4: float = ..., p5: float = ..., *,
-             full: bool = ...) -> float: ...
+    def run(self, steps: int, optimizer: int, learning_rate: float, decay: float,
+            current_learning_rate: float, iterations: int, p1: float = ..., p2: float = ...,
+            p3: float = ..., *, full_last: bool = ...) -> float: ...

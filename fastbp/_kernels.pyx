@@ -22,10 +22,11 @@ Design
 """
 
 from cython cimport floating
+from libc.math cimport NAN, pow
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from fastbp._loss cimport SoftmaxCrossEntropyStep
-from fastbp._optimizers cimport LayerUpdate
+from fastbp._optimizers cimport OPTIMIZER_ADAM, LayerUpdate
 
 # Products with at most this many multiply-adds (m·n·k) run as plain loops: below it, a BLAS
 # call costs more than its arithmetic. The book's spiral layer (300×2→64, 300×64→3) is below.
@@ -755,26 +756,54 @@ cdef class NetworkStep:
             return self.l2.generation
         return self.l3.generation
 
-    def step(self, int optimizer, double learning_rate, double p1=0, double p2=0,
-             double p3=0, double p4=0, double p5=0, *, bint full=True):
-        """Forward, loss, backward and update; return the mean loss.
+    def run(self, Py_ssize_t steps, int optimizer, double learning_rate, double decay,
+            double current_learning_rate, Py_ssize_t iterations, double p1=0, double p2=0,
+            double p3=0, *, bint full_last=True):
+        """``steps`` training steps in one call; return the last one's mean loss.
 
-        p1..p5 are the optimizer's own parameters, in the order of its LayerUpdate method
-        (SGD momentum: momentum; Adagrad: epsilon; RMSprop: epsilon, rho; Adam: epsilon,
-        beta_1, beta_2, correction_1, correction_2).
+        Each step takes its learning rate and Adam's corrections the way the optimizer's
+        pre_update_params() and fastbp.model compute them from ``iterations`` (the count
+        before the first of these steps), with the same double arithmetic: the learning
+        rate is ``learning_rate * (1 / (1 + decay·it))`` if decay is set, else
+        ``current_learning_rate``; Adam's corrections are ``1 - beta**(it + 1)``. p1..p3
+        are the optimizer's own parameters in the order of its LayerUpdate method (SGD
+        momentum: momentum; Adagrad: epsilon; RMSprop: epsilon, rho; Adam: epsilon, beta_1,
+        beta_2, and the corrections are computed here). The caller updates the optimizer's
+        counters afterwards (fastbp.model._network_run).
 
-        With ``full=False`` the step skips what no later step reads: the first layer's
-        dinputs, and the dinputs of a layer with 1-3 neurons above a ReLU layer, which go
-        straight into that layer's mask (thin_dinputs_relu_mask_column_sums_kernel). Those
-        arrays are then stale; every other array, and the parameters, are bit for bit those
-        of a full step. Model.train runs its last step full.
+        All but the last step, and the last one unless ``full_last``, are partial: they skip
+        what no later step reads, the first layer's dinputs and the dinputs of a layer with
+        1-3 neurons above a ReLU layer, which go straight into that layer's mask
+        (thin_dinputs_relu_mask_column_sums_kernel). Those arrays are then stale; every
+        other array, and the parameters, are bit for bit those of full steps.
         """
-        cdef double loss
+        cdef double loss = NAN
+        cdef Py_ssize_t it
+        cdef double lr = current_learning_rate, c1 = 0, c2 = 0
+        if steps < 1 or iterations < 0:
+            raise ValueError("run takes steps >= 1 and iterations >= 0")
         if not self.valid():
             raise RuntimeError("a layer or the loss was bound to other arrays since this "
                                "NetworkStep was built")
+        self._check_updates(optimizer)
+        with nogil:
+            for it in range(iterations, iterations + steps):
+                if decay != 0:
+                    lr = learning_rate * (1. / (1. + decay * <double> it))
+                if optimizer == OPTIMIZER_ADAM:
+                    # Python's float ** int converts the int and calls C's pow: the same.
+                    c1 = 1 - pow(p2, <double> (it + 1))
+                    c2 = 1 - pow(p3, <double> (it + 1))
+                    loss = self._step(optimizer, lr, p1, p2, p3, c1, c2,
+                                      full_last and it == iterations + steps - 1)
+                else:
+                    loss = self._step(optimizer, lr, p1, p2, p3, 0, 0,
+                                      full_last and it == iterations + steps - 1)
+        return loss
+
+    cdef _check_updates(self, int optimizer):
         # Each update must have the state arrays this optimizer reads (else it would read
-        # an unbound memoryview): checked here, with the GIL, before anything runs.
+        # an unbound memoryview): checked with the GIL, before anything runs.
         self.u0.check(optimizer)
         if self.n_layers > 1:
             self.u1.check(optimizer)
@@ -782,9 +811,6 @@ cdef class NetworkStep:
             self.u2.check(optimizer)
         if self.n_layers > 3:
             self.u3.check(optimizer)
-        with nogil:
-            loss = self._step(optimizer, learning_rate, p1, p2, p3, p4, p5, full)
-        return loss
 
     cdef bint _backward_layer(self, DenseStep layer, DenseStep below, int i, bint mask_done,
                               bint full) noexcept nogil:

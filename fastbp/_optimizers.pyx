@@ -92,7 +92,7 @@ cdef void _adam(floating[:, ::1] param, const floating[:, ::1] grad, floating[:,
             param[i, j] = param[i, j] + neg_lr * (m / c1) / (_sqrt(v / c2) + eps)
 
 
-# Codes for fastbp._kernels.NetworkStep.step, which takes the optimizer as a number.
+# Codes for fastbp._kernels.NetworkStep.run, which takes the optimizer as a number.
 SGD = OPTIMIZER_SGD
 SGD_MOMENTUM = OPTIMIZER_SGD_MOMENTUM
 ADAGRAD = OPTIMIZER_ADAGRAD

@@ -44,21 +44,33 @@ def _overridden(obj, *names):
     return any(name in vars(obj) for name in names)
 
 
-def _network_arguments(optimizer):
-    """NetworkStep.step's arguments for one of fastbp's optimizers (after pre_update)."""
-    lr = optimizer.current_learning_rate
+def _network_run(network, optimizer, steps, full_last):
+    """``steps`` steps of ``network`` (NetworkStep.run), counted on the optimizer as
+    pre_update_params/post_update_params would count them; returns the last step's loss."""
     kind = type(optimizer)
     if kind is Adam:
-        t = optimizer.iterations + 1
-        return (_optimizers.ADAM, lr, optimizer.epsilon, optimizer.beta_1, optimizer.beta_2,
-                1 - optimizer.beta_1 ** t, 1 - optimizer.beta_2 ** t)
-    if kind is RMSprop:
-        return _optimizers.RMSPROP, lr, optimizer.epsilon, optimizer.rho
-    if kind is Adagrad:
-        return _optimizers.ADAGRAD, lr, optimizer.epsilon
-    if optimizer.momentum:
-        return _optimizers.SGD_MOMENTUM, lr, optimizer.momentum
-    return _optimizers.SGD, lr
+        code, params = _optimizers.ADAM, (optimizer.epsilon, optimizer.beta_1, optimizer.beta_2)
+    elif kind is RMSprop:
+        code, params = _optimizers.RMSPROP, (optimizer.epsilon, optimizer.rho)
+    elif kind is Adagrad:
+        code, params = _optimizers.ADAGRAD, (optimizer.epsilon,)
+    elif optimizer.momentum:
+        code, params = _optimizers.SGD_MOMENTUM, (optimizer.momentum,)
+    else:
+        code, params = _optimizers.SGD, ()
+    iterations = optimizer.iterations
+    loss = network.run(steps, code, optimizer.learning_rate, optimizer.decay,
+                       optimizer.current_learning_rate, iterations, *params,
+                       full_last=full_last)
+    # The counters as the last step's pre_update_params and post_update_params leave them.
+    optimizer.iterations = iterations + steps - 1
+    optimizer.pre_update_params()
+    optimizer.post_update_params()
+    return loss
+
+
+# Model.train runs at most this many compiled steps in one call (between two, Ctrl-C is seen).
+_MAX_STEPS_PER_CALL = 100
 
 
 class Model:
@@ -273,9 +285,11 @@ class Model:
         network = None  # a compiled whole step, once the first step has bound every array
         network_states = network_bindings = None  # what it was built with
         compile_next = len(batches) == 1  # after the next layer-by-layer epoch, compile it
-        for epoch in range(1, int(epochs) + 1):
+        epochs = int(epochs)
+        epoch = 0
+        while epoch < epochs:
+            epoch += 1
             data_loss_sum = 0.0
-            report = print_every and (epoch % print_every == 0 or epoch == epochs)
             correct = 0.0
             for Xb, yb, lb in batches:
                 n = Xb.shape[0]
@@ -287,12 +301,17 @@ class Model:
                     network = None
                     compile_next = True
                 if network is not None:
-                    optimizer.pre_update_params()
-                    # Only the last step computes the dinputs no step reads (the first
-                    # layer's; see NetworkStep.step): after train, every array is set.
-                    data_loss_sum += network.step(*_network_arguments(optimizer),
-                                                  full=epoch == epochs) * n
-                    optimizer.post_update_params()
+                    # One batch: the epochs up to the next one shown (or the last) run in
+                    # one call, as nothing runs in Python between them. Only the last
+                    # epoch's step computes the dinputs no step reads (NetworkStep.run):
+                    # after train, every array is set.
+                    last = epochs
+                    if print_every:
+                        last = min(last, -(-epoch // print_every) * print_every)
+                    last = min(last, epoch + _MAX_STEPS_PER_CALL - 1)
+                    data_loss_sum += _network_run(network, optimizer, last - epoch + 1,
+                                                  last == epochs) * n
+                    epoch = last
                 else:
                     logits = self._forward(Xb, True)
                     data_loss_sum += loss_fn._forward(logits, kind, yb, lb) * n
@@ -301,6 +320,7 @@ class Model:
                     for layer in self._trainable:
                         optimizer.update_params(layer)
                     optimizer.post_update_params()
+                report = print_every and (epoch % print_every == 0 or epoch == epochs)
                 if report or epoch == epochs:
                     # Accuracy costs an argmax a step; only computed when it is shown. The
                     # update does not touch the probabilities the forward pass left.

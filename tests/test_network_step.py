@@ -38,7 +38,7 @@ def build(optimizer, dtype, sizes, regularize):
 
 
 def train_both(monkeypatch, optimizer, dtype=np.float64, sizes=(2, 16, 3), regularize=False,
-               labels="sparse", epochs=30, batch_size=None):
+               labels="sparse", epochs=30, batch_size=None, print_every=0):
     X, y = spiral_data(20, 3, rng=3)
     X = X.astype(dtype)
     if labels == "onehot":
@@ -56,7 +56,8 @@ def train_both(monkeypatch, optimizer, dtype=np.float64, sizes=(2, 16, 3), regul
         with monkeypatch.context() as m:
             m.setattr(Model, "_network_step", spy if compiled else (lambda self: None))
             model = build(optimizer, dtype, sizes, regularize)
-            result = model.train(X, y, epochs=epochs, print_every=0, batch_size=batch_size)
+            result = model.train(X, y, epochs=epochs, print_every=print_every,
+                                 batch_size=batch_size)
         results.append((model, result))
     return results, calls
 
@@ -243,7 +244,7 @@ def test_network_step_refuses_to_run_on_changed_bindings():
     model.predict(X[:2])  # binds the layers to 2 samples
     assert not network.valid()
     with pytest.raises(RuntimeError, match="bound to other arrays"):
-        network.step(0, 0.1)
+        network.run(1, 0, 0.1, 0.0, 0.1, 0)
 
 
 def test_state_arrays_sharing_memory_are_separated():
@@ -268,6 +269,7 @@ def test_state_arrays_sharing_memory_are_separated():
 
 
 # --- Partial steps: what no later step reads is skipped ------------------------------------------
+# NetworkStep.run(..., full_last=False) runs only partial steps.
 
 def compiled_pair(optimizer, dtype, sizes, regularize, relu=True):
     """Two identical models after one layer-by-layer epoch, and the compiled step of each."""
@@ -312,16 +314,14 @@ def test_partial_steps_give_the_full_steps_parameters(thin_setting, dtype, sizes
     # full=False skips the first layer's dinputs and writes a thin layer's dX straight into
     # the ReLU mask below: parameters, gradients and outputs stay bit for bit those of full
     # steps. The skipped arrays are poisoned with NaN to show which were not written.
-    from fastbp.model import _network_arguments
+    from fastbp.model import _network_run
     (full_model, full_net), (part_model, part_net) = compiled_pair("adam", dtype, sizes,
                                                                   regularize)
     for layer in part_model._graph:
         layer.dinputs.fill(np.nan)
-    for model, net, full in ((full_model, full_net, True), (part_model, part_net, False)):
-        for _ in range(5):
-            model.optimizer.pre_update_params()
-            net.step(*_network_arguments(model.optimizer), full=full)
-            model.optimizer.post_update_params()
+    for _ in range(5):
+        _network_run(full_net, full_model.optimizer, 1, True)
+    _network_run(part_net, part_model.optimizer, 5, False)
     for index, (a, b) in enumerate(zip(full_model._graph, part_model._graph)):
         for name in ("weights", "biases", "dweights", "dbiases", "output"):
             assert_array_equal(getattr(a, name), getattr(b, name), err_msg=f"{index} {name}")
@@ -338,11 +338,11 @@ def test_partial_steps_give_the_full_steps_parameters(thin_setting, dtype, sizes
 
 
 def test_partial_steps_without_a_relu_below_write_dinputs():
-    from fastbp.model import _network_arguments
+    from fastbp.model import _network_run
     (full_model, full_net), (part_model, part_net) = compiled_pair(
         "sgd", np.float64, (2, 16, 3), False, relu=False)
-    for model, net, full in ((full_model, full_net, True), (part_model, part_net, False)):
-        net.step(*_network_arguments(model.optimizer), full=full)
+    _network_run(full_net, full_model.optimizer, 1, True)
+    _network_run(part_net, part_model.optimizer, 1, False)
     assert_array_equal(part_model._graph[1].dinputs, full_model._graph[1].dinputs)
     assert_array_equal(part_model._graph[0].weights, full_model._graph[0].weights)
 
@@ -354,3 +354,17 @@ def test_train_leaves_every_array_set(monkeypatch):
         results, calls = train_both(monkeypatch, "adam", epochs=epochs)
         assert calls[0] is not None
         assert_same(results)
+
+
+@pytest.mark.parametrize("print_every,epochs", [(7, 30), (1, 5), (0, 250), (100, 250)])
+def test_compiled_runs_between_reports(monkeypatch, capsys, print_every, epochs):
+    # Model.train runs the epochs between two reports in one NetworkStep.run call (at most
+    # _MAX_STEPS_PER_CALL): reports, counters and parameters are those of single steps.
+    results, calls = train_both(monkeypatch, "adam", epochs=epochs, print_every=print_every)
+    assert calls[0] is not None
+    assert_same(results)
+    lines = capsys.readouterr().out.splitlines()
+    half = len(lines) // 2
+    assert lines[:half] == lines[half:]
+    expected = epochs // print_every + (epochs % print_every != 0) if print_every else 0
+    assert half == expected
