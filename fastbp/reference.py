@@ -393,7 +393,8 @@ RMSprop = Optimizer_RMSprop
 Adam = Optimizer_Adam
 
 
-def train_spiral(X, y, *, optimizer, epochs=10000, dtype=np.float64, rng=None, print_every=0):
+def train_spiral(X, y, *, optimizer, epochs=10000, dtype=np.float64, rng=None, print_every=0,
+                 layers=None):
     """The book's chapter-10 training loop: Dense(2, 64), ReLU, Dense(64, 3), softmax + CCE.
 
     Runs exactly ``epochs`` full-batch epochs (forward, backward, one optimizer step each).
@@ -403,6 +404,8 @@ def train_spiral(X, y, *, optimizer, epochs=10000, dtype=np.float64, rng=None, p
     Returns ``{"loss", "accuracy", "layers": (dense1, dense2)}``; loss and accuracy are those
     of the last epoch's forward pass, i.e. before its update, as the book's loop prints them.
     ``print_every > 0`` prints the book's line every that many epochs (epoch 0 included).
+    ``layers=(dense1, dense2)`` continues training those Layer_Dense objects (with any
+    optimizer state on them) instead of drawing new ones; ``rng`` is then unused.
     """
     epochs = operator.index(epochs)
     if epochs < 1:
@@ -415,9 +418,12 @@ def train_spiral(X, y, *, optimizer, epochs=10000, dtype=np.float64, rng=None, p
     # The book turns one-hot labels into indices for the accuracy; the loss takes either.
     y_labels = np.argmax(y, axis=1) if len(y.shape) == 2 else y
 
-    dense1 = Layer_Dense(2, 64, dtype=dtype, rng=rng)
+    if layers is None:
+        dense1 = Layer_Dense(2, 64, dtype=dtype, rng=rng)
+        dense2 = Layer_Dense(64, 3, dtype=dtype, rng=rng)
+    else:
+        dense1, dense2 = layers
     activation1 = Activation_ReLU()
-    dense2 = Layer_Dense(64, 3, dtype=dtype, rng=rng)
     loss_activation = Activation_Softmax_Loss_CategoricalCrossentropy()
 
     for epoch in range(epochs):
