@@ -48,13 +48,21 @@ variants = {"_kernels": [], "_overlap": [], "_snapshot": [], "_fastcheck": [], "
 if GCC_LIKE and platform.machine().lower() in ("x86_64", "amd64") and not NATIVE:
     variants["_kernels_avx2"] = ["-march=x86-64-v3"]
 
+# glibc's vector math library (libmvec) for the softmax's exp and the loss's log, where the
+# C library is glibc on x86-64 (see _loss.pyx); elsewhere the loss calls the scalar ones.
+LIBMVEC = (GCC_LIKE and platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+           and platform.machine().lower() in ("x86_64", "amd64"))
+uses_libmvec = {"_loss"} if LIBMVEC else set()
+
 extensions = [
     Extension(
         f"fastbp.{name}",
         [f"fastbp/{name}.pyx"],
         include_dirs=[numpy.get_include()],
         extra_compile_args=extra_compile_args + flags,
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+        + ([("FASTBP_LIBMVEC", "1")] if name in uses_libmvec else []),
+        libraries=["mvec"] if name in uses_libmvec else [],
     )
     for name, flags in variants.items()
 ]

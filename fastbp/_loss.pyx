@@ -15,7 +15,27 @@ in the book's order of operations; the loss clips the probability of the true cl
 from cython cimport floating
 from libc.math cimport NAN, exp, expf, log, logf
 
+cdef extern from *:
+    """
+    /* glibc's vector math library, libmvec: declaring exp and log as SIMD functions lets gcc
+       vectorize the loops over whole arrays below with them (glibc's own math.h does so
+       only under -ffast-math, which fastbp never uses). setup.py defines FASTBP_LIBMVEC
+       where it links libmvec; elsewhere the same loops call the scalar functions. */
+    #if defined(FASTBP_LIBMVEC) && defined(__GLIBC__) && defined(__x86_64__) \
+        && defined(__GNUC__) && !defined(__clang__)
+    __attribute__((__simd__("notinbranch"))) extern double exp(double);
+    __attribute__((__simd__("notinbranch"))) extern float expf(float);
+    __attribute__((__simd__("notinbranch"))) extern double log(double);
+    __attribute__((__simd__("notinbranch"))) extern float logf(float);
+    #endif
+    """
+
 cdef double CLIP = 1e-7
+
+# Rows of a loss are as short as the number of classes: exp and log run over whole arrays
+# (or chunks of this many values, on the stack) so that they can be vectorized.
+cdef enum:
+    LOG_CHUNK = 256
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -39,11 +59,13 @@ cdef inline floating _clip(floating p) noexcept nogil:
 
 cdef void softmax_kernel(const floating[:, ::1] logits, floating[:, ::1] probs) noexcept nogil:
     """probs[i] := exp(logits[i] - max(logits[i])) / Σ exp(logits[i] - max(logits[i]))."""
-    cdef Py_ssize_t i, j, n = logits.shape[1]
+    # Three passes: the shifted logits, exp over the whole array (vectorized), then each
+    # row's sum and division, in the book's order.
+    cdef Py_ssize_t i, j, k, n = logits.shape[1], size = logits.shape[0] * logits.shape[1]
     cdef floating m, s
     cdef const floating *x
     cdef floating *p
-    if n == 0:
+    if size == 0:
         return
     for i in range(logits.shape[0]):
         x = &logits[i, 0]
@@ -53,9 +75,15 @@ cdef void softmax_kernel(const floating[:, ::1] logits, floating[:, ::1] probs) 
             # np.max propagates NaN: so does this (a NaN row stays NaN).
             if x[j] > m or x[j] != x[j]:
                 m = x[j]
+        for j in range(n):
+            p[j] = x[j] - m
+    p = &probs[0, 0]
+    for k in range(size):
+        p[k] = _exp(p[k])
+    for i in range(logits.shape[0]):
+        p = &probs[i, 0]
         s = 0
         for j in range(n):
-            p[j] = _exp(x[j] - m)
             s = s + p[j]
         for j in range(n):
             p[j] = p[j] / s
@@ -69,25 +97,47 @@ def softmax(const floating[:, ::1] logits, floating[:, ::1] probs):
 
 cdef double _sparse_loss(const floating[:, ::1] logits, const long[::1] labels,
                          floating[:, ::1] probs) noexcept nogil:
-    cdef Py_ssize_t i
+    # Σ_i -log(clip(probs[i, label_i])), the logs taken LOG_CHUNK at a time (vectorized),
+    # the sum in the order of the samples.
+    cdef Py_ssize_t i, t, start, count, n = probs.shape[0]
+    cdef floating chunk[LOG_CHUNK]
     cdef double total = 0
     softmax_kernel(logits, probs)
-    for i in range(probs.shape[0]):
-        total += -_log(_clip(probs[i, labels[i]]))
+    start = 0
+    while start < n:
+        count = min(<Py_ssize_t> LOG_CHUNK, n - start)
+        for t in range(count):
+            chunk[t] = _clip(probs[start + t, labels[start + t]])
+        for t in range(count):
+            chunk[t] = _log(chunk[t])
+        for t in range(count):
+            total += -chunk[t]
+        start += count
     return total
 
 
 cdef double _onehot_loss(const floating[:, ::1] logits, const floating[:, ::1] onehot,
                          floating[:, ::1] probs) noexcept nogil:
-    cdef Py_ssize_t i, j
+    # Σ_i -log(Σ_j clip(probs[i, j])·onehot[i, j]), as _sparse_loss.
+    cdef Py_ssize_t i, j, t, start, count, n = probs.shape[0]
     cdef floating c
+    cdef floating chunk[LOG_CHUNK]
     cdef double total = 0
     softmax_kernel(logits, probs)
-    for i in range(probs.shape[0]):
-        c = 0
-        for j in range(probs.shape[1]):
-            c = c + _clip(probs[i, j]) * onehot[i, j]
-        total += -_log(c)
+    start = 0
+    while start < n:
+        count = min(<Py_ssize_t> LOG_CHUNK, n - start)
+        for t in range(count):
+            i = start + t
+            c = 0
+            for j in range(probs.shape[1]):
+                c = c + _clip(probs[i, j]) * onehot[i, j]
+            chunk[t] = c
+        for t in range(count):
+            chunk[t] = _log(chunk[t])
+        for t in range(count):
+            total += -chunk[t]
+        start += count
     return total
 
 
