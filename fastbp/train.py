@@ -112,45 +112,62 @@ def main(argv=None):
                         help="print the book's progress line every N epochs")
     parser.add_argument("--compare", action="store_true", help="also train the numpy reference")
     parser.add_argument("--torch", action="store_true", help="also train PyTorch, if installed")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="train each N times, interleaved; report medians (default 1)")
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error("--epochs must be >= 1")
+    if args.repeat < 1:
+        parser.error("--repeat must be >= 1")
     dtype = np.dtype(args.dtype)
     X, y = spiral_data(100, 3, rng=args.seed)
     X = X.astype(dtype)
     print(f"chapter-10 network, spiral data 100x3, {args.optimizer}, {args.epochs} epochs, "
           f"{dtype.name}, {args.threads} BLAS thread(s)", flush=True)
 
-    rows = []
-    with threadpool_limits(limits=args.threads, user_api="blas"):
-        result, seconds = train_fastbp(X, y, optimizer=args.optimizer, epochs=args.epochs,
-                                       dtype=dtype, seed=args.seed,
-                                       print_every=args.print_every)
-        rows.append(("fastbp", result, seconds))
-        if args.compare:
-            print("training the numpy reference ...", file=sys.stderr, flush=True)
-            result, seconds = train_reference(X, y, optimizer=args.optimizer,
-                                              epochs=args.epochs, dtype=dtype, seed=args.seed)
-            rows.append(("reference", result, seconds))
-        if args.torch:
-            try:
-                import torch  # noqa: F401
-            except ImportError:
-                print("PyTorch is not installed: skipping --torch", file=sys.stderr)
-            else:
-                print("training PyTorch ...", file=sys.stderr, flush=True)
-                result, seconds = train_torch(X, y, optimizer=args.optimizer,
-                                              epochs=args.epochs, dtype=dtype, seed=args.seed,
-                                              threads=args.threads)
-                rows.append(("pytorch", result, seconds))
+    trainers = [("fastbp", lambda: train_fastbp(X, y, optimizer=args.optimizer,
+                                                epochs=args.epochs, dtype=dtype, seed=args.seed,
+                                                print_every=args.print_every))]
+    if args.compare:
+        trainers.append(("reference", lambda: train_reference(
+            X, y, optimizer=args.optimizer, epochs=args.epochs, dtype=dtype, seed=args.seed)))
+    if args.torch:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            print("PyTorch is not installed: skipping --torch", file=sys.stderr)
+        else:
+            trainers.append(("pytorch", lambda: train_torch(
+                X, y, optimizer=args.optimizer, epochs=args.epochs, dtype=dtype,
+                seed=args.seed, threads=args.threads)))
 
-    fast_seconds = rows[0][2]
-    print(f"\n{'':10} {'loss':>10} {'accuracy':>9} {'time':>9} {'per epoch':>10} "
-          f"{'fastbp is':>10}")
-    for name, result, seconds in rows:
-        ratio = "" if name == "fastbp" else f"{seconds / fast_seconds:8.1f}× faster"
-        print(f"{name:10} {result['loss']:10.6f} {result['accuracy']:9.3f} {seconds:8.2f}s "
-              f"{seconds / args.epochs * 1e6:8.1f}µs {ratio:>10}")
+    # Rounds interleave the trainers, so that a slow spell of a shared machine falls on all
+    # of them; each ratio is taken within its round.
+    results, seconds = {}, {name: [] for name, _ in trainers}
+    with threadpool_limits(limits=args.threads, user_api="blas"):
+        for round_ in range(args.repeat):
+            for name, trainer in trainers:
+                if name != "fastbp" or round_:
+                    print(f"round {round_ + 1}/{args.repeat}: training {name} ...",
+                          file=sys.stderr, flush=True)
+                results[name], time_taken = trainer()
+                seconds[name].append(time_taken)
+
+    fast = seconds["fastbp"]
+    print(f"\n{'':10} {'loss':>10} {'accuracy':>9} {'time':>9} {'per epoch':>10}  fastbp is")
+    for name, _ in trainers:
+        result, median = results[name], float(np.median(seconds[name]))
+        ratio = ""
+        if name != "fastbp":
+            ratios = [other / mine for other, mine in zip(seconds[name], fast)]
+            ratio = f"{np.median(ratios):.1f}× faster"
+            if len(ratios) > 1:
+                ratio += f" (runs: {', '.join(f'{r:.1f}' for r in ratios)})"
+        print(f"{name:10} {result['loss']:10.6f} {result['accuracy']:9.3f} {median:8.2f}s "
+              f"{median / args.epochs * 1e6:8.1f}µs  {ratio}")
+    if args.repeat > 1:
+        print(f"(times: medians of {args.repeat} interleaved runs; ratios: the median of the "
+              "runs' ratios)")
     return 0
 
 

@@ -1029,6 +1029,23 @@ def test_demo_rejects_zero_epochs(capsys):
     assert "--epochs must be >= 1" in capsys.readouterr().err
 
 
+def test_demo_repeat_reports_medians_and_each_runs_ratio(capsys):
+    assert demo.main(["--epochs", "20", "--compare", "--repeat", "3"]) == 0
+    out = capsys.readouterr().out
+    rows = table_rows(out)
+    assert set(rows) == {"fastbp", "reference"}
+    assert rows["fastbp"][0] == pytest.approx(rows["reference"][0], abs=2e-6)
+    ratio_line = next(line for line in out.splitlines() if line.startswith("reference"))
+    match = re.search(r"([\d.]+)× faster \(runs: ([\d.]+), ([\d.]+), ([\d.]+)\)", ratio_line)
+    assert match, ratio_line
+    median, *runs = (float(x) for x in match.groups())
+    assert median == sorted(runs)[1]
+    assert "medians of 3 interleaved runs" in out
+    with pytest.raises(SystemExit):
+        demo.main(["--repeat", "0"])
+    assert "--repeat must be >= 1" in capsys.readouterr().err
+
+
 def test_train_on_no_samples_is_refused():
     model = spiral_model(0)
     with pytest.raises(ValueError, match="no samples"):
