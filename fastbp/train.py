@@ -11,7 +11,11 @@ A note on comparing losses: this training is chaotic. Two float64 runs whose ari
 differs only in rounding (a different BLAS, a different order of a sum) agree to ~1e-14 for
 the first hundred epochs, then drift apart; after 10,000 epochs their losses typically differ
 in the second digit, although both train equally well. The reference's and fastbp's
-final losses are printed side by side, not hidden behind a tolerance.
+final losses are printed side by side, not hidden behind a tolerance. (The tests check
+agreement along these 10,000 epochs segment by segment instead: tests/test_training.py.)
+
+``--repeat N`` trains each N times, interleaved, and prints median times and the median of
+the rounds' ratios: on a shared machine single runs vary by up to 2×.
 """
 
 import argparse
