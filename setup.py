@@ -2,7 +2,8 @@
 
 Compiler directives live here and nowhere else. ``FASTBP_DEBUG=1`` at build time turns
 bounds, wraparound and initialization checks back on (a slow build for hunting memory bugs);
-``FASTBP_NATIVE=1`` adds ``-march=native`` for a build that only has to run on this machine.
+``FASTBP_NATIVE=1`` adds ``-march=native`` for a build that only has to run on this machine;
+``FASTBP_NO_LIBMVEC=1`` builds the loss without glibc's vector math library.
 
 The default build runs on any x86-64 (or other) machine. On x86-64, the kernels are also
 built a second time as ``fastbp._kernels_avx2`` with ``-march=x86-64-v3``; fastbp picks that
@@ -48,10 +49,22 @@ variants = {"_kernels": [], "_overlap": [], "_snapshot": [], "_fastcheck": [], "
 if GCC_LIKE and platform.machine().lower() in ("x86_64", "amd64") and not NATIVE:
     variants["_kernels_avx2"] = ["-march=x86-64-v3"]
 
+
+
+def _glibc_with_libmvec():
+    # libmvec ships with glibc from 2.22 on (CentOS 7's 2.17 has none).
+    name, version = platform.libc_ver()
+    try:
+        return name == "glibc" and tuple(int(x) for x in version.split(".")[:2]) >= (2, 22)
+    except ValueError:
+        return False
+
+
 # glibc's vector math library (libmvec) for the softmax's exp and the loss's log, where the
-# C library is glibc on x86-64 (see _loss.pyx); elsewhere the loss calls the scalar ones.
-LIBMVEC = (GCC_LIKE and platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
-           and platform.machine().lower() in ("x86_64", "amd64"))
+# C library is glibc 2.22 or newer on x86-64 (see _loss.pyx); elsewhere, or with
+# FASTBP_NO_LIBMVEC=1, the loss calls the scalar functions.
+LIBMVEC = (GCC_LIKE and not _flag("FASTBP_NO_LIBMVEC") and platform.system() == "Linux"
+           and platform.machine().lower() in ("x86_64", "amd64") and _glibc_with_libmvec())
 uses_libmvec = {"_loss"} if LIBMVEC else set()
 
 extensions = [

@@ -758,7 +758,7 @@ cdef class NetworkStep:
 
     def run(self, Py_ssize_t steps, int optimizer, double learning_rate, double decay,
             double current_learning_rate, Py_ssize_t iterations, double p1=0, double p2=0,
-            double p3=0, *, bint full_last=True):
+            double p3=0, *, bint full_last=True, counters=None):
         """``steps`` training steps in one call; return the last one's mean loss.
 
         Each step takes its learning rate and Adam's corrections the way the optimizer's
@@ -776,6 +776,10 @@ cdef class NetworkStep:
         1-3 neurons above a ReLU layer, which go straight into that layer's mask
         (thin_dinputs_relu_mask_column_sums_kernel). Those arrays are then stale; every
         other array, and the parameters, are bit for bit those of full steps.
+
+        ``counters`` (the optimizer, or None): its ``iterations`` and ``current_learning_rate``
+        are set here, as the steps' pre_update_params/post_update_params leave them, before
+        run returns to Python, where a KeyboardInterrupt could separate them from the weights.
         """
         cdef double loss = NAN
         cdef Py_ssize_t it
@@ -799,6 +803,10 @@ cdef class NetworkStep:
                 else:
                     loss = self._step(optimizer, lr, p1, p2, p3, 0, 0,
                                       full_last and it == iterations + steps - 1)
+        if counters is not None:
+            counters.iterations = iterations + steps
+            if decay != 0:
+                counters.current_learning_rate = lr
         return loss
 
     cdef _check_updates(self, int optimizer):

@@ -39,14 +39,46 @@ def _fused_dense_relu(dense):
 
 _OPTIMIZERS = (SGD, Adagrad, RMSprop, Adam)
 
+# The methods the compiled step replays, as fastbp defines them. A method replaced on an
+# instance or on the class runs user code that the compiled step would skip.
+_REPLAYED = {
+    **{cls: ("pre_update_params", "update_params", "post_update_params") for cls in _OPTIMIZERS},
+    SoftmaxCrossEntropy: ("forward", "backward", "_forward", "_backward"),
+    Dense: ("forward", "backward"),
+    DenseReLU: ("forward", "backward"),
+}
+_STOCK_METHODS = {cls: {name: getattr(cls, name) for name in names}
+                  for cls, names in _REPLAYED.items()}
+
 
 def _overridden(obj, *names):
     return any(name in vars(obj) for name in names)
 
 
-def _network_run(network, optimizer, steps, full_last):
-    """``steps`` steps of ``network`` (NetworkStep.run), counted on the optimizer as
-    pre_update_params/post_update_params would count them; returns the last step's loss."""
+def _replayable(obj):
+    """obj is of a class the compiled step replays, with fastbp's own methods."""
+    stock = _STOCK_METHODS.get(type(obj))
+    return stock is not None and not _overridden(obj, *stock) and all(
+        getattr(type(obj), name) is method for name, method in stock.items())
+
+
+def _plain_schedule(optimizer):
+    """The values pre_update_params and Adam's corrections compute with are a Python int and
+    floats, so NetworkStep.run's double arithmetic gives the same bits (a numpy float32
+    assigned to learning_rate would make Python compute in float32)."""
+    values = [optimizer.learning_rate, optimizer.decay]
+    if type(optimizer) is Adam:
+        values += [optimizer.beta_1, optimizer.beta_2]
+    return type(optimizer.iterations) is int and all(type(v) is float for v in values)
+
+
+def _network_run(network, optimizer, steps, *, full_last=True):
+    """``steps`` steps of ``network`` (NetworkStep.run), the last one full unless told
+    otherwise (tests); returns the last one's loss.
+
+    run itself sets the optimizer's iterations and current_learning_rate as the steps'
+    pre_update_params/post_update_params would have, before it returns: a KeyboardInterrupt
+    raised on its return then finds the counters in step with the weights."""
     kind = type(optimizer)
     if kind is Adam:
         code, params = _optimizers.ADAM, (optimizer.epsilon, optimizer.beta_1, optimizer.beta_2)
@@ -58,18 +90,13 @@ def _network_run(network, optimizer, steps, full_last):
         code, params = _optimizers.SGD_MOMENTUM, (optimizer.momentum,)
     else:
         code, params = _optimizers.SGD, ()
-    iterations = optimizer.iterations
-    loss = network.run(steps, code, optimizer.learning_rate, optimizer.decay,
-                       optimizer.current_learning_rate, iterations, *params,
-                       full_last=full_last)
-    # The counters as the last step's pre_update_params and post_update_params leave them.
-    optimizer.iterations = iterations + steps - 1
-    optimizer.pre_update_params()
-    optimizer.post_update_params()
-    return loss
+    return network.run(steps, code, optimizer.learning_rate, optimizer.decay,
+                       optimizer.current_learning_rate, optimizer.iterations, *params,
+                       full_last=full_last, counters=optimizer)
 
 
-# Model.train runs at most this many compiled steps in one call (between two, Ctrl-C is seen).
+# Model.train runs at most this many compiled steps in one call: a KeyboardInterrupt is only
+# seen between two calls, and each call ends with a full step (all arrays set).
 _MAX_STEPS_PER_CALL = 100
 
 
@@ -184,13 +211,14 @@ class Model:
                 or not 1 <= len(graph) <= _MAX_NETWORK_LAYERS
                 or any(type(layer) not in (Dense, DenseReLU) for layer in graph)
                 or len({id(layer) for layer in graph}) != len(graph)  # one layer used twice
-                or loss_fn._forward_bound is None or loss_fn._backward_bound is None):
+                # Layers of two dtypes pass converted copies between them, made once.
+                or len({layer.dtype for layer in graph}) != 1
+                or loss_fn._forward_bound is None or loss_fn._backward_bound is None
+                or not _plain_schedule(optimizer)):
             return None
-        # Methods replaced on an instance run user code between steps, which the compiled
-        # step would skip: only fastbp's own methods are replayed.
-        if (_overridden(optimizer, "pre_update_params", "update_params", "post_update_params")
-                or _overridden(loss_fn, "forward", "backward", "_forward", "_backward")
-                or any(_overridden(layer, "forward", "backward") for layer in graph)):
+        # Only fastbp's own methods are replayed (see _REPLAYED).
+        if not (_replayable(optimizer) and _replayable(loss_fn)
+                and all(_replayable(layer) for layer in graph)):
             return None
         updates = []
         for layer in graph:
@@ -212,7 +240,7 @@ class Model:
         """Code run between epochs (a print hook calling predict(), a finalizer, another
         thread) may bind other arrays or make new optimizer bindings: then the compiled step
         is dropped and the next epoch runs layer by layer, checking everything again."""
-        if not network.valid():
+        if not network.valid() or not _plain_schedule(self.optimizer):
             return False
         return all(layer.__dict__.get("_fastbp_update") is bound
                    for layer, bound in zip(self._graph, bindings))
@@ -260,6 +288,14 @@ class Model:
             raise ValueError("set(optimizer=...) before train()")
         if int(epochs) != epochs or epochs < 0:
             raise ValueError(f"epochs must be an integer >= 0, got {epochs}")
+        try:
+            valid = int(print_every) == print_every and print_every >= 0
+        except (TypeError, ValueError):
+            valid = False
+        if not valid:
+            raise ValueError(f"print_every must be an integer >= 0 (0: silent), "
+                             f"got {print_every!r}")
+        print_every = int(print_every)
         batch_size = self._check_batch_size(batch_size)
         X = self._check_X(X)
         if X.shape[0] == 0:
@@ -302,15 +338,14 @@ class Model:
                     compile_next = True
                 if network is not None:
                     # One batch: the epochs up to the next one shown (or the last) run in
-                    # one call, as nothing runs in Python between them. Only the last
-                    # epoch's step computes the dinputs no step reads (NetworkStep.run):
-                    # after train, every array is set.
+                    # one call, as nothing runs in Python between them. The steps before
+                    # a call's last skip the dinputs no step reads (NetworkStep.run); its
+                    # last is full, so that after train every array is set.
                     last = epochs
                     if print_every:
                         last = min(last, -(-epoch // print_every) * print_every)
                     last = min(last, epoch + _MAX_STEPS_PER_CALL - 1)
-                    data_loss_sum += _network_run(network, optimizer, last - epoch + 1,
-                                                  last == epochs) * n
+                    data_loss_sum += _network_run(network, optimizer, last - epoch + 1) * n
                     epoch = last
                 else:
                     logits = self._forward(Xb, True)

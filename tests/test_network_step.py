@@ -320,8 +320,8 @@ def test_partial_steps_give_the_full_steps_parameters(thin_setting, dtype, sizes
     for layer in part_model._graph:
         layer.dinputs.fill(np.nan)
     for _ in range(5):
-        _network_run(full_net, full_model.optimizer, 1, True)
-    _network_run(part_net, part_model.optimizer, 5, False)
+        _network_run(full_net, full_model.optimizer, 1)
+    _network_run(part_net, part_model.optimizer, 5, full_last=False)
     for index, (a, b) in enumerate(zip(full_model._graph, part_model._graph)):
         for name in ("weights", "biases", "dweights", "dbiases", "output"):
             assert_array_equal(getattr(a, name), getattr(b, name), err_msg=f"{index} {name}")
@@ -341,8 +341,8 @@ def test_partial_steps_without_a_relu_below_write_dinputs():
     from fastbp.model import _network_run
     (full_model, full_net), (part_model, part_net) = compiled_pair(
         "sgd", np.float64, (2, 16, 3), False, relu=False)
-    _network_run(full_net, full_model.optimizer, 1, True)
-    _network_run(part_net, part_model.optimizer, 1, False)
+    _network_run(full_net, full_model.optimizer, 1)
+    _network_run(part_net, part_model.optimizer, 1, full_last=False)
     assert_array_equal(part_model._graph[1].dinputs, full_model._graph[1].dinputs)
     assert_array_equal(part_model._graph[0].weights, full_model._graph[0].weights)
 
@@ -368,3 +368,117 @@ def test_compiled_runs_between_reports(monkeypatch, capsys, print_every, epochs)
     assert lines[:half] == lines[half:]
     expected = epochs // print_every + (epochs % print_every != 0) if print_every else 0
     assert half == expected
+
+
+# --- Found in the third review ---------------------------------------------------------------------
+
+def spiral_run(patch, *, epochs=30, print_every=0, prepare=None, dtypes=(None, None)):
+    """The 2→16→3 Adam model trained on 60 samples; ``prepare(model)`` first."""
+    X, y = spiral_data(20, 3, rng=3)
+    model = fastbp.Model()
+    model.add(fastbp.Dense(2, 16, dtype=dtypes[0] or np.float64, rng=1))
+    model.add(fastbp.ReLU())
+    model.add(fastbp.Dense(16, 3, dtype=dtypes[1] or np.float64, rng=2))
+    model.set(loss=fastbp.SoftmaxCrossEntropy(),
+              optimizer=fastbp.Adam(learning_rate=0.05, decay=1e-3))
+    model.finalize()
+    if prepare is not None:
+        prepare(model)
+    result = model.train(X, y, epochs=epochs, print_every=print_every)
+    return result, model
+
+
+def assert_same_models(fast, slow):
+    (fast_result, fast_model), (slow_result, slow_model) = fast, slow
+    assert fast_result == slow_result
+    for a, b in zip(fast_model._graph, slow_model._graph):
+        for name in ("weights", "biases", "dweights", "dbiases", "dinputs", "output"):
+            assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert fast_model.optimizer.iterations == slow_model.optimizer.iterations
+
+
+@pytest.mark.parametrize("name,value", [("learning_rate", np.float32(0.05)),
+                                        ("beta_1", np.float32(0.9)),
+                                        ("decay", np.float32(1e-3))])
+def test_numpy_float32_hyperparameters(monkeypatch, name, value):
+    # Python computes the schedule in float32 then (numpy's promotion rules); the compiled
+    # run computes in double: such an optimizer trains layer by layer.
+    def prepare(model):
+        setattr(model.optimizer, name, value)
+
+    fast, slow = compiled_and_layer_by_layer(
+        monkeypatch, lambda patch: spiral_run(patch, prepare=prepare))
+    assert_same_models(fast, slow)
+
+
+def test_optimizer_method_replaced_on_the_class(monkeypatch):
+    # A warm-up schedule patched onto the class (not the instance) is user code too.
+    stock = fastbp.Adam.pre_update_params
+
+    def warmup(self):
+        stock(self)
+        self.current_learning_rate *= min(1.0, (self.iterations + 1) / 10)
+
+    def run(patch):
+        patch.setattr(fastbp.Adam, "pre_update_params", warmup)
+        return spiral_run(patch)
+
+    fast, slow = compiled_and_layer_by_layer(monkeypatch, run)
+    assert_same_models(fast, slow)
+
+
+def test_layers_of_two_dtypes(monkeypatch):
+    fast, slow = compiled_and_layer_by_layer(
+        monkeypatch, lambda patch: spiral_run(patch, dtypes=(np.float32, np.float64)))
+    assert_same_models(fast, slow)
+
+
+def test_an_exception_from_a_report_leaves_every_array_set(monkeypatch):
+    import io
+    import sys
+
+    class Broken(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError
+
+    def run(patch):
+        models = []
+        patch.setattr(sys, "stdout", Broken())
+        with pytest.raises(BrokenPipeError):
+            spiral_run(patch, epochs=50, print_every=10, prepare=models.append)
+        return None, models[0]  # the model as the interrupted train() left it
+
+    fast, slow = compiled_and_layer_by_layer(monkeypatch, run)
+    assert_same_models(fast, slow)
+
+
+def test_run_sets_the_counters_before_it_returns():
+    X, y = spiral_data(20, 3, rng=3)
+    model = build("adam", np.float64, (2, 16, 3), False)
+    model.train(X, y, epochs=1, print_every=0)
+    network, _ = model._network_step()
+    counters = type("Counters", (), {})()
+    opt = model.optimizer
+    network.run(7, 4, opt.learning_rate, opt.decay, opt.current_learning_rate,
+                opt.iterations, opt.epsilon, opt.beta_1, opt.beta_2, counters=counters)
+    assert counters.iterations == 8
+    assert counters.current_learning_rate == opt.learning_rate * (1. / (1. + opt.decay * 7))
+
+
+@pytest.mark.parametrize("print_every", [-1, 2.5, "10", None])
+def test_print_every_is_checked_before_training(print_every):
+    X, y = spiral_data(20, 3, rng=3)
+    model = build("adam", np.float64, (2, 16, 3), False)
+    before = [layer.weights.copy() for layer in model._graph]
+    with pytest.raises(ValueError, match="print_every must be an integer >= 0"):
+        model.train(X, y, epochs=5, print_every=print_every)
+    for layer, weights in zip(model._graph, before):
+        assert_array_equal(layer.weights, weights)
+    assert model.optimizer.iterations == 0
+
+
+def test_print_every_a_whole_float(monkeypatch, capsys):
+    fast, slow = compiled_and_layer_by_layer(
+        monkeypatch, lambda patch: spiral_run(patch, print_every=10.0))
+    assert_same_models(fast, slow)
+    assert len(capsys.readouterr().out.splitlines()) == 6
