@@ -370,7 +370,7 @@ def test_compiled_runs_between_reports(monkeypatch, capsys, print_every, epochs)
     assert half == expected
 
 
-# --- Found in the third review ---------------------------------------------------------------------
+# --- Found in the third review ----------------------------------------------------------------
 
 def spiral_run(patch, *, epochs=30, print_every=0, prepare=None, dtypes=(None, None)):
     """The 2→16→3 Adam model trained on 60 samples; ``prepare(model)`` first."""
