@@ -445,13 +445,17 @@ MODEL_CASES = [pytest.param(name, id=name) for name in sorted(demo.OPTIMIZERS)] 
 ]
 
 
+def optimizer_case(case):
+    """(fastbp class, reference class, hyperparameters) of a MODEL_CASES entry."""
+    if case == "sgd-plain":
+        return fastbp.SGD, R.Optimizer_SGD, dict(learning_rate=1.0)
+    return demo.OPTIMIZERS[case]
+
+
 @pytest.mark.parametrize("case", MODEL_CASES)
 def test_model_matches_reference_train_spiral(spiral, case):
     X, y = spiral
-    if case == "sgd-plain":
-        fast_cls, ref_cls, params = fastbp.SGD, R.Optimizer_SGD, dict(learning_rate=1.0)
-    else:
-        fast_cls, ref_cls, params = demo.OPTIMIZERS[case]
+    fast_cls, ref_cls, params = optimizer_case(case)
     seed, epochs = 11, 50
     model = spiral_model(seed, optimizer=fast_cls(**params))
     result = model.train(X, y, epochs=epochs, print_every=0)
@@ -1102,10 +1106,7 @@ def test_demo_training_agrees_with_the_reference_along_10000_epochs(spiral, case
     # rounding differences grow past 1e-6 within 500 epochs. Measured worst relative
     # differences per segment: 5e-10 (loss), 3e-11 (weights).
     X, y = spiral
-    if case == "sgd-plain":
-        fast_cls, ref_cls, params = fastbp.SGD, R.Optimizer_SGD, dict(learning_rate=1.0)
-    else:
-        fast_cls, ref_cls, params = demo.OPTIMIZERS[case]
+    fast_cls, ref_cls, params = optimizer_case(case)
     model = spiral_model(0, optimizer=fast_cls(**params))
     # The layers that run (after finalize, the fused DenseReLU holds the optimizer state).
     dense = [layer for layer in model._graph if hasattr(layer, "weights")]
