@@ -97,7 +97,7 @@ def test_layer_step(benchmark, size, dtype, impl):
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_spiral_training(benchmark, dtype, impl):
     """100 epochs of the book's chapter-10 network (Adam), the demo of fastbp.train: fastbp's
-    Model.train (one compiled step an epoch) against reference.train_spiral."""
+    Model.train (compiled runs of up to 100 epochs) against reference.train_spiral."""
     from fastbp.datasets import spiral_data
 
     X, y = spiral_data(100, 3, rng=0)
