@@ -405,13 +405,16 @@ def train_spiral(X, y, *, optimizer, epochs=10000, dtype=np.float64, rng=None, p
     of the last epoch's forward pass, i.e. before its update, as the book's loop prints them.
     ``print_every > 0`` prints the book's line every that many epochs (epoch 0 included).
     ``layers=(dense1, dense2)`` continues training those Layer_Dense objects (with any
-    optimizer state on them) instead of drawing new ones; ``rng`` is then unused.
+    optimizer state on them) instead of drawing new ones; ``rng`` is then unused and
+    ``dtype`` is that of their weights.
     """
     epochs = operator.index(epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     print_every = operator.index(print_every)
 
+    if layers is not None:
+        dtype = layers[0].weights.dtype
     rng = np.random.default_rng(rng)
     X = np.asarray(X, dtype=dtype)
     y = np.asarray(y)
