@@ -75,6 +75,7 @@ extensions = [
         include_dirs=[numpy.get_include()],
         extra_compile_args=extra_compile_args + flags,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+        + ([("FASTBP_CHECKED_BUILD", "1")] if DEBUG else [])
         + ([("FASTBP_LIBMVEC", "1")] if name in uses_libmvec else []),
         libraries=["mvec"] if name in uses_libmvec else [],
     )

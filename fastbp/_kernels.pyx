@@ -21,10 +21,12 @@ Design
   memoryviews, release the GIL and call one kernel.
 """
 
+from cpython.pycapsule cimport PyCapsule_New
 from cython cimport floating
 from libc.math cimport NAN, pow
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
+from fastbp._functional_kernels cimport FUNCTIONAL_KERNELS_NAME, FunctionalKernels
 from fastbp._loss cimport SoftmaxCrossEntropyStep
 from fastbp._optimizers cimport OPTIMIZER_ADAM, LayerUpdate
 
@@ -50,6 +52,28 @@ cdef extern from *:
     const Py_ssize_t FASTBP_THIN_INPUTS
 
 cdef Py_ssize_t THIN_INPUTS = FASTBP_THIN_INPUTS
+
+# 1 in the checked build (FASTBP_DEBUG=1, setup.py), where the memoryview kernels that hand
+# raw pointers to a *_ptr kernel first index the far corner of each array, so that arrays of
+# mismatched shapes are reported (IndexError) instead of read past their end.
+cdef extern from *:
+    """
+    #ifndef FASTBP_CHECKED_BUILD
+    #define FASTBP_CHECKED_BUILD 0
+    #endif
+    """
+    const bint FASTBP_CHECKED_BUILD
+
+
+cdef inline bint _has_corner(const floating[:, ::1] a, Py_ssize_t rows,
+                             Py_ssize_t cols) noexcept nogil:
+    # Reads a[rows - 1, cols - 1] (bounds-checked in the checked build; True if empty). Out
+    # of bounds, the IndexError goes to sys.unraisablehook and this returns False (0, the
+    # value a noexcept function returns on an exception): the caller must then stop.
+    cdef floating v
+    if rows > 0 and cols > 0:
+        v = a[rows - 1, cols - 1]
+    return True
 
 
 cdef inline bint _is_small(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
@@ -247,31 +271,45 @@ cdef void dense_forward_kernel(const floating[:, ::1] X, const floating[:, ::1] 
     # IN:  X (n_samples, n_inputs), W (n_inputs, n_neurons), b (1, n_neurons)
     # OUT: out (n_samples, n_neurons)
     cdef Py_ssize_t n_samples = X.shape[0], n_inputs = X.shape[1], n_neurons = W.shape[1]
+    if FASTBP_CHECKED_BUILD and not (_has_corner(W, n_inputs, n_neurons)
+                                     and _has_corner(b, 1, n_neurons)
+                                     and _has_corner(out, n_samples, n_neurons)):
+        return
+    dense_forward_ptr(_cdata(X), _cdata(W), _cdata(b), _data(out), n_samples, n_inputs,
+                      n_neurons, relu)
+
+
+cdef void dense_forward_ptr(const floating *X, const floating *W, const floating *b,
+                            floating *out, Py_ssize_t n_samples, Py_ssize_t n_inputs,
+                            Py_ssize_t n_neurons, bint relu) noexcept nogil:
+    """dense_forward_kernel over C-contiguous arrays given by their data and shapes."""
+    # For callers that hold no memoryviews (the functional API's fast path, _fastcheck.pyx):
+    # acquiring one costs ~0.2 µs an array, more than a 1×1 product.
     cdef Py_ssize_t i
     if n_samples == 0 or n_neurons == 0:
         return
     if n_inputs != 0 and (n_inputs <= THIN_INPUTS or _is_small(n_samples, n_neurons, n_inputs)):
         for i in range(n_samples):
-            _dense_row(&X[i, 0], &W[0, 0], &b[0, 0], &out[i, 0], n_inputs, n_neurons, relu)
+            _dense_row(X + i * n_inputs, W, b, out + i * n_neurons, n_inputs, n_neurons, relu)
     else:
         gemm(False, False, <int> n_samples, <int> n_neurons, <int> n_inputs,
-             <floating> 1, _cdata(X), <int> n_inputs, _cdata(W), <int> n_neurons,
-             <floating> 0, &out[0, 0], <int> n_neurons)
-        _bias_relu_rows(&out[0, 0], &b[0, 0], n_samples, n_neurons, relu)
+             <floating> 1, X, <int> n_inputs, W, <int> n_neurons,
+             <floating> 0, out, <int> n_neurons)
+        _bias_relu_rows(out, b, n_samples, n_neurons, relu)
 
 
 cdef void relu_forward_kernel(const floating[:, ::1] X, floating[:, ::1] out) noexcept nogil:
     """out := max(X, 0), NaN kept."""
-    cdef Py_ssize_t i, j, n = X.shape[1]
-    cdef const floating *x
-    cdef floating *o
-    if n == 0:
+    if FASTBP_CHECKED_BUILD and not _has_corner(out, X.shape[0], X.shape[1]):
         return
-    for i in range(X.shape[0]):
-        x = &X[i, 0]
-        o = &out[i, 0]
-        for j in range(n):
-            o[j] = 0 if x[j] < 0 else x[j]
+    relu_forward_ptr(_cdata(X), _data(out), X.shape[0] * X.shape[1])
+
+
+cdef void relu_forward_ptr(const floating *x, floating *out, Py_ssize_t size) noexcept nogil:
+    """relu_forward_kernel over ``size`` contiguous values."""
+    cdef Py_ssize_t j
+    for j in range(size):
+        out[j] = 0 if x[j] < 0 else x[j]
 
 
 cdef void relu_backward_kernel(const floating[:, ::1] dY, const floating[:, ::1] X,
@@ -509,6 +547,19 @@ def regularization_grad(const floating[:, ::1] param, floating[:, ::1] grad,
     """grad += l1·sign(param) + 2·l2·param."""
     with nogil:
         regularization_grad_kernel(param, grad, <floating> l1, <floating> l2)
+
+
+cdef FunctionalKernels _FUNCTIONAL
+_FUNCTIONAL.dense_forward_d = dense_forward_ptr[double]
+_FUNCTIONAL.dense_forward_f = dense_forward_ptr[float]
+_FUNCTIONAL.relu_forward_d = relu_forward_ptr[double]
+_FUNCTIONAL.relu_forward_f = relu_forward_ptr[float]
+
+
+def _functional_kernels():
+    """This module's FunctionalKernels (see _kernels.pxd) in a capsule, for the functional
+    API's checked fast path (fastbp/_fastcheck.pyx), which calls them on plain arrays."""
+    return PyCapsule_New(<void *> &_FUNCTIONAL, FUNCTIONAL_KERNELS_NAME, NULL)
 
 
 def _set_thin_inputs(Py_ssize_t n):

@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from . import _fastcheck
 from . import _kernels as _baseline_kernels
 from ._overlap import may_overlap, overlaps_any
 
@@ -65,6 +66,8 @@ def _select_kernels():
 
 kernels_module = _select_kernels()
 KERNEL_VARIANT = "avx2" if kernels_module is not _baseline_kernels else "baseline"
+# The functional API's fast path calls the chosen build's kernels (fastbp/_fastcheck.pyx).
+_fastcheck.use_kernels(kernels_module._functional_kernels())
 
 
 class _KernelSet:

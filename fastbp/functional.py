@@ -16,9 +16,9 @@ import numpy as np
 
 from ._fastcheck import (
     dense_backward_dtype,
-    dense_forward_dtype,
+    dense_forward_plain,
     relu_backward_dtype,
-    relu_forward_dtype,
+    relu_forward_plain,
 )
 from ._validation import (
     KERNELS,
@@ -56,12 +56,10 @@ def _check_dense_operands(inputs, weights):
 
 
 def _forward(inputs, weights, biases, out, relu):
-    dtype = dense_forward_dtype(inputs, weights, biases, out)
-    if dtype is not None:  # plain arrays: every check below would pass (fastbp/_fastcheck.pyx)
-        if out is None:
-            out = np.empty((inputs.shape[0], weights.shape[1]), dtype=dtype)
-        KERNELS[dtype].dense_forward(inputs, weights, biases, out, relu)
-        return out
+    # Plain arrays, which every check below would pass, are run from fastbp/_fastcheck.pyx.
+    result = dense_forward_plain(inputs, weights, biases, out, relu)
+    if result is not None:
+        return result
     inputs = as_float_array(inputs, "inputs")
     weights = as_float_array(weights, "weights")
     biases = as_float_array(biases, "biases")
@@ -100,12 +98,9 @@ def relu_forward(inputs, *, out=None):
 
     NaN stays NaN, as with ``np.maximum(0, inputs)``.
     """
-    dtype = relu_forward_dtype(inputs, out)
-    if dtype is not None:
-        if out is None:
-            out = np.empty(inputs.shape, dtype=dtype)
-        KERNELS[dtype].relu_forward(inputs, out)
-        return out
+    result = relu_forward_plain(inputs, out)
+    if result is not None:
+        return result
     inputs = as_float_array(inputs, "inputs")
     out = check_out(out, "out", inputs.shape, inputs.dtype, {"inputs": inputs})
     KERNELS[inputs.dtype].relu_forward(as_2d(np.ascontiguousarray(inputs)), as_2d(out))

@@ -1,0 +1,23 @@
+# The pointer kernels a kernel build (_kernels, _kernels_avx2) hands to the functional API's
+# fast path: _kernels._functional_kernels() returns a FunctionalKernels in a capsule named
+# FUNCTIONAL_KERNELS_NAME. _fastcheck.pyx is built once and calls those of the build fastbp
+# chose at import (fastbp/_validation.py). Types only: there is no module of this name.
+
+ctypedef void (*dense_forward_d_t)(const double *, const double *, const double *, double *,
+                                   Py_ssize_t, Py_ssize_t, Py_ssize_t, bint) noexcept nogil
+ctypedef void (*dense_forward_f_t)(const float *, const float *, const float *, float *,
+                                   Py_ssize_t, Py_ssize_t, Py_ssize_t, bint) noexcept nogil
+ctypedef void (*relu_forward_d_t)(const double *, double *, Py_ssize_t) noexcept nogil
+ctypedef void (*relu_forward_f_t)(const float *, float *, Py_ssize_t) noexcept nogil
+
+cdef struct FunctionalKernels:
+    dense_forward_d_t dense_forward_d
+    dense_forward_f_t dense_forward_f
+    relu_forward_d_t relu_forward_d
+    relu_forward_f_t relu_forward_f
+
+cdef extern from *:
+    """
+    #define FASTBP_FUNCTIONAL_KERNELS_NAME "fastbp.FunctionalKernels"
+    """
+    const char *FUNCTIONAL_KERNELS_NAME "FASTBP_FUNCTIONAL_KERNELS_NAME"

@@ -1,0 +1,126 @@
+"""The functional API's fast path (fastbp/_fastcheck.pyx): plain arrays are checked in C and
+run through the chosen kernel build's pointer kernels, with no memoryviews.
+
+It must give exactly what the memoryview kernels give, take only what the Python checks
+would pass (else return None, so that those checks run and raise their errors), and write
+nothing when it returns None.
+"""
+
+import importlib
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import fastbp
+from fastbp import _fastcheck, _validation
+
+DTYPES = [np.float64, np.float32]
+SHAPES = [(1, 1, 1), (300, 2, 64), (300, 64, 3), (7, 0, 5), (0, 4, 3), (5, 4, 0), (33, 70, 17),
+          (40, 600, 9)]
+
+
+def operands(shape, dtype, seed=0):
+    n, i, o = shape
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((n, i)).astype(dtype), rng.standard_normal((i, o)).astype(dtype),
+            rng.standard_normal((1, o)).astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("relu", [False, True])
+def test_dense_forward_plain_is_the_memoryview_kernel(dtype, shape, relu):
+    X, W, b = operands(shape, dtype)
+    expected = np.empty((shape[0], shape[2]), dtype)
+    _validation.KERNELS[np.dtype(dtype)].dense_forward(X, W, b, expected, relu)
+    got = _fastcheck.dense_forward_plain(X, W, b, None, relu)
+    assert got.dtype == dtype and got.shape == expected.shape and got.flags.c_contiguous
+    assert_array_equal(got, expected)
+    out = np.full_like(expected, np.nan)
+    assert _fastcheck.dense_forward_plain(X, W, b, out, relu) is out
+    assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (300, 64), (0, 3), (4, 0), (17, 33)])
+def test_relu_forward_plain_is_the_memoryview_kernel(dtype, shape):
+    X = np.random.default_rng(1).standard_normal(shape).astype(dtype)
+    if X.size:
+        X.flat[0] = np.nan
+    expected = np.empty_like(X)
+    _validation.KERNELS[np.dtype(dtype)].relu_forward(X, expected)
+    got = _fastcheck.relu_forward_plain(X, None)
+    assert_array_equal(got, expected)
+    out = np.empty_like(X)
+    assert _fastcheck.relu_forward_plain(X, out) is out
+    assert_array_equal(out, expected)
+
+
+class Subclass(np.ndarray):
+    pass
+
+
+def not_plain_cases():
+    X, W, b = operands((4, 3, 2), np.float64)
+    read_only = np.zeros((4, 2))
+    read_only.flags.writeable = False
+    return {
+        "float32 weights": (X, W.astype(np.float32), b, None),
+        "int inputs": (X.astype(np.int64), W, b, None),
+        "Fortran inputs": (np.asfortranarray(X), W, b, None),
+        "strided weights": (X, np.zeros((3, 4))[:, ::2], b, None),
+        "1-D biases": (X, W, b.ravel(), None),
+        "weights shape": (X, W[:2], b, None),
+        "biases shape": (X, W, np.zeros((1, 3)), None),
+        "list inputs": (X.tolist(), W, b, None),
+        "ndarray subclass": (X.view(Subclass), W, b, None),
+        "out wrong shape": (X, W, b, np.zeros((4, 3))),
+        "out wrong dtype": (X, W, b, np.zeros((4, 2), np.float32)),
+        "out read-only": (X, W, b, read_only),
+        "out is inputs' memory": (np.zeros((4, 2)), np.zeros((2, 2)), np.zeros((1, 2)), None),
+        "out non-contiguous": (X, W, b, np.zeros((4, 4))[:, ::2]),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(not_plain_cases()))
+def test_dense_forward_plain_declines_anything_else(case):
+    X, W, b, out = not_plain_cases()[case]
+    if case == "out is inputs' memory":
+        out = X  # writing the output over an input
+    snapshot = None if out is None else out.copy()
+    assert _fastcheck.dense_forward_plain(X, W, b, out, False) is None
+    if out is not None:
+        assert_array_equal(out, snapshot)  # nothing written
+
+
+def test_relu_forward_plain_declines_anything_else():
+    X = np.ones((3, 4))
+    assert _fastcheck.relu_forward_plain(X.ravel(), None) is None  # 1-D: Python path
+    assert _fastcheck.relu_forward_plain(X, X) is None  # in place onto the input
+    assert _fastcheck.relu_forward_plain(X, np.zeros((4, 3))) is None
+    assert _fastcheck.relu_forward_plain(X.astype(np.int32), None) is None
+
+
+@pytest.mark.parametrize("build", ["_kernels", "_kernels_avx2"])
+def test_either_builds_pointer_kernels(build):
+    # _validation hands _fastcheck the build it chose; the other build's table works alike.
+    try:
+        module = importlib.import_module(f"fastbp.{build}")
+    except ImportError:
+        pytest.skip(f"no {build} build here")
+    if build == "_kernels_avx2" and not _validation._cpu_has("AVX2", "FMA3"):
+        pytest.skip("no AVX2 here")
+    X, W, b = operands((300, 2, 64), np.float64)
+    expected = np.maximum(X @ W + b, 0)
+    try:
+        _fastcheck.use_kernels(module._functional_kernels())
+        got = fastbp.dense_relu_forward(X, W, b)
+    finally:
+        _fastcheck.use_kernels(_validation.kernels_module._functional_kernels())
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15)
+
+
+def test_use_kernels_takes_only_its_capsule():
+    with pytest.raises(ValueError):
+        _fastcheck.use_kernels(object())
