@@ -6,9 +6,9 @@ dtype, C-contiguous and aligned, of matching shapes. These functions recognise e
 case and return the dtype; for anything else they return None, and the Python checks run
 as before and raise their precise errors. A ``None`` is never an error by itself.
 
-For the two forward passes the common case is also run from here (``*_plain``), calling the
-pointer kernels of the build fastbp chose (``use_kernels``), without the memoryviews a
-``def`` kernel acquires (~0.2 µs an array): on 1×1 arrays that was most of the call.
+The common case is also run from here (``*_plain``), calling the pointer kernels of the
+build fastbp chose (``use_kernels``), without the memoryviews a ``def`` kernel acquires
+(~0.2 µs an array): on 1×1 arrays that was most of the call.
 """
 
 cimport numpy as cnp
@@ -83,7 +83,6 @@ def dense_forward_plain(inputs, weights, biases, out, bint relu):
     inputs·weights + biases, then max(out, 0) if relu; returns out (a new array if None).
     Anything else: None, and nothing was done."""
     cdef int t = _float_type(inputs)
-    cdef cnp.npy_intp dims[2]
     cdef Py_ssize_t n_samples, n_inputs, n_neurons
     if (_KERNELS is NULL or t < 0 or not _plain(inputs, t, 2) or not _plain(weights, t, 2)
             or not _plain(biases, t, 2)
@@ -94,8 +93,7 @@ def dense_forward_plain(inputs, weights, biases, out, bint relu):
         return None
     n_samples, n_inputs, n_neurons = _dim(inputs, 0), _dim(inputs, 1), _dim(weights, 1)
     if out is None:
-        dims[0], dims[1] = n_samples, n_neurons
-        out = cnp.PyArray_EMPTY(2, dims, t, 0)
+        out = _empty(n_samples, n_neurons, t)
     cdef void *x = _ptr(inputs)
     cdef void *w = _ptr(weights)
     cdef void *b = _ptr(biases)
@@ -113,10 +111,19 @@ def dense_forward_plain(inputs, weights, biases, out, bint relu):
     return out
 
 
-def dense_backward_dtype(dvalues, inputs, weights, output):
-    """The dtype of plain (dvalues, inputs, weights[, output]), shapes matching."""
+cdef inline object _empty(Py_ssize_t rows, Py_ssize_t cols, int type_num):
+    cdef cnp.npy_intp dims[2]
+    dims[0], dims[1] = rows, cols
+    return cnp.PyArray_EMPTY(2, dims, type_num, 0)
+
+
+def dense_backward_plain(dvalues, inputs, weights, output):
+    """For plain (dvalues, inputs, weights[, output]) of matching shapes: the dense backward
+    pass (through the ReLU mask first if ``output`` is given) into new arrays; returns
+    (dinputs, dweights, dbiases). Anything else: None, and nothing was done."""
     cdef int t = _float_type(inputs)
-    if (t < 0 or not _plain(inputs, t, 2) or not _plain(weights, t, 2)
+    cdef Py_ssize_t n_samples, n_inputs, n_neurons
+    if (_KERNELS is NULL or t < 0 or not _plain(inputs, t, 2) or not _plain(weights, t, 2)
             or not _plain(dvalues, t, 2)
             or _dim(weights, 0) != _dim(inputs, 1)
             or _dim(dvalues, 0) != _dim(inputs, 0) or _dim(dvalues, 1) != _dim(weights, 1)):
@@ -124,7 +131,33 @@ def dense_backward_dtype(dvalues, inputs, weights, output):
     if output is not None and (not _plain(output, t, 2) or _dim(output, 0) != _dim(inputs, 0)
                                or _dim(output, 1) != _dim(weights, 1)):
         return None
-    return inputs.dtype
+    n_samples, n_inputs, n_neurons = _dim(inputs, 0), _dim(inputs, 1), _dim(weights, 1)
+    dinputs = _empty(n_samples, n_inputs, t)
+    dweights = _empty(n_inputs, n_neurons, t)
+    dbiases = _empty(1, n_neurons, t)
+    # The masked gradient: a scratch array (dvalues is the caller's and is not written).
+    dz = _empty(n_samples, n_neurons, t) if output is not None else None
+    cdef void *dy = _ptr(dvalues)
+    cdef void *x = _ptr(inputs)
+    cdef void *w = _ptr(weights)
+    cdef void *o = _ptr(output) if output is not None else NULL
+    cdef void *z = _ptr(dz) if dz is not None else NULL
+    cdef void *dx = _ptr(dinputs)
+    cdef void *dw = _ptr(dweights)
+    cdef void *db = _ptr(dbiases)
+    if t == cnp.NPY_DOUBLE:
+        with nogil:
+            _KERNELS.dense_backward_d(<const double *> dy, <const double *> x,
+                                      <const double *> w, <const double *> o, <double *> z,
+                                      <double *> dx, <double *> dw, <double *> db,
+                                      n_samples, n_inputs, n_neurons)
+    else:
+        with nogil:
+            _KERNELS.dense_backward_f(<const float *> dy, <const float *> x,
+                                      <const float *> w, <const float *> o, <float *> z,
+                                      <float *> dx, <float *> dw, <float *> db,
+                                      n_samples, n_inputs, n_neurons)
+    return dinputs, dweights, dbiases
 
 
 def relu_forward_plain(inputs, out):
@@ -136,7 +169,7 @@ def relu_forward_plain(inputs, out):
             or not _free_output(out, t, _dim(inputs, 0), _dim(inputs, 1), (inputs,))):
         return None
     if out is None:
-        out = cnp.PyArray_EMPTY(2, cnp.PyArray_DIMS(<cnp.ndarray> inputs), t, 0)
+        out = _empty(_dim(inputs, 0), _dim(inputs, 1), t)
     size = _dim(inputs, 0) * _dim(inputs, 1)
     cdef void *x = _ptr(inputs)
     cdef void *o = _ptr(out)
@@ -149,13 +182,27 @@ def relu_forward_plain(inputs, out):
     return out
 
 
-def relu_backward_dtype(dvalues, inputs, out):
-    """The dtype of plain 2-D ``dvalues`` and ``inputs`` of one shape, ``out`` None or a free
-    buffer of that shape."""
+def relu_backward_plain(dvalues, inputs, out):
+    """For plain 2-D ``dvalues`` and ``inputs`` of one shape, ``out`` None or a free buffer
+    of that shape: out := dvalues where inputs > 0 (or NaN), else 0; returns out (a new
+    array if None). Anything else: None, and nothing was done."""
     cdef int t = _float_type(inputs)
-    if (t < 0 or not _plain(inputs, t, 2) or not _plain(dvalues, t, 2)
+    if (_KERNELS is NULL or t < 0 or not _plain(inputs, t, 2) or not _plain(dvalues, t, 2)
             or _dim(dvalues, 0) != _dim(inputs, 0) or _dim(dvalues, 1) != _dim(inputs, 1)
             or not _free_output(out, t, _dim(inputs, 0), _dim(inputs, 1),
                                 (dvalues, inputs))):
         return None
-    return inputs.dtype
+    if out is None:
+        out = _empty(_dim(inputs, 0), _dim(inputs, 1), t)
+    cdef Py_ssize_t size = _dim(inputs, 0) * _dim(inputs, 1)
+    cdef void *dy = _ptr(dvalues)
+    cdef void *x = _ptr(inputs)
+    cdef void *o = _ptr(out)
+    if t == cnp.NPY_DOUBLE:
+        with nogil:
+            _KERNELS.relu_backward_d(<const double *> dy, <const double *> x, <double *> o,
+                                     size)
+    else:
+        with nogil:
+            _KERNELS.relu_backward_f(<const float *> dy, <const float *> x, <float *> o, size)
+    return out

@@ -9,12 +9,28 @@ ctypedef void (*dense_forward_f_t)(const float *, const float *, const float *, 
                                    Py_ssize_t, Py_ssize_t, Py_ssize_t, bint) noexcept nogil
 ctypedef void (*relu_forward_d_t)(const double *, double *, Py_ssize_t) noexcept nogil
 ctypedef void (*relu_forward_f_t)(const float *, float *, Py_ssize_t) noexcept nogil
+ctypedef void (*relu_backward_d_t)(const double *, const double *, double *,
+                                   Py_ssize_t) noexcept nogil
+ctypedef void (*relu_backward_f_t)(const float *, const float *, float *,
+                                   Py_ssize_t) noexcept nogil
+# (dvalues, inputs, weights, output or NULL, dz, dinputs, dweights, dbiases, n_samples,
+#  n_inputs, n_neurons)
+ctypedef void (*dense_backward_d_t)(const double *, const double *, const double *,
+                                    const double *, double *, double *, double *, double *,
+                                    Py_ssize_t, Py_ssize_t, Py_ssize_t) noexcept nogil
+ctypedef void (*dense_backward_f_t)(const float *, const float *, const float *,
+                                    const float *, float *, float *, float *, float *,
+                                    Py_ssize_t, Py_ssize_t, Py_ssize_t) noexcept nogil
 
 cdef struct FunctionalKernels:
     dense_forward_d_t dense_forward_d
     dense_forward_f_t dense_forward_f
     relu_forward_d_t relu_forward_d
     relu_forward_f_t relu_forward_f
+    relu_backward_d_t relu_backward_d
+    relu_backward_f_t relu_backward_f
+    dense_backward_d_t dense_backward_d
+    dense_backward_f_t dense_backward_f
 
 cdef extern from *:
     """

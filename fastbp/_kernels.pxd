@@ -16,8 +16,17 @@ cdef void dense_forward_kernel(const floating[:, ::1] X, const floating[:, ::1] 
 
 cdef void relu_forward_kernel(const floating[:, ::1] X, floating[:, ::1] out) noexcept nogil
 
-cdef void dense_forward_ptr(const floating *X, const floating *W, const floating *b,
-                            floating *out, Py_ssize_t n_samples, Py_ssize_t n_inputs,
-                            Py_ssize_t n_neurons, bint relu) noexcept nogil
+cdef void relu_backward_kernel(const floating[:, ::1] dY, const floating[:, ::1] X,
+                               floating[:, ::1] dX) noexcept nogil
 
-cdef void relu_forward_ptr(const floating *x, floating *out, Py_ssize_t size) noexcept nogil
+cdef void column_sums_kernel(const floating[:, ::1] dY, floating[:, ::1] db) noexcept nogil
+
+cdef void relu_mask_column_sums_kernel(const floating[:, ::1] dY, const floating[:, ::1] output,
+                                       floating[:, ::1] dZ, floating[:, ::1] db) noexcept nogil
+
+cdef void backward_products_kernel(const floating[:, ::1] dZ, const floating[:, ::1] X,
+                                   const floating[:, ::1] W,
+                                   floating[:, ::1] dX, floating[:, ::1] dW) noexcept nogil
+
+cdef void regularization_grad_kernel(const floating[:, ::1] param, floating[:, ::1] grad,
+                                     floating l1, floating l2) noexcept nogil

@@ -250,18 +250,17 @@ cdef inline void _product_row(const floating *x, const floating *W, floating *ou
             out[j] = (x0 * w0[j] + x1 * w1[j]) + x2 * w2[j]
 
 
-cdef void _thin_dinputs(const floating[:, ::1] dZ, const floating[:, ::1] W,
-                        floating[:, ::1] dX) noexcept nogil:
+cdef void _thin_dinputs(const floating *dZ, const floating *w, floating *dX,
+                        Py_ssize_t n_samples, Py_ssize_t n_inputs,
+                        Py_ssize_t n_neurons) noexcept nogil:
     """dX := dZ·Wᵀ for W with 1-3 columns (n_neurons) and at most THIN_TRANSPOSE_MAX rows."""
-    cdef Py_ssize_t n_samples = dZ.shape[0], n_neurons = dZ.shape[1], n_inputs = W.shape[0]
     cdef Py_ssize_t i, j, k
     cdef floating wt[3 * THIN_TRANSPOSE_MAX]
-    cdef const floating *w = &W[0, 0]
     for j in range(n_neurons):
         for k in range(n_inputs):
             wt[j * n_inputs + k] = w[k * n_neurons + j]
     for i in range(n_samples):
-        _product_row(&dZ[i, 0], wt, &dX[i, 0], n_neurons, n_inputs)
+        _product_row(dZ + i * n_neurons, wt, dX + i * n_inputs, n_neurons, n_inputs)
 
 
 cdef void dense_forward_kernel(const floating[:, ::1] X, const floating[:, ::1] W,
@@ -315,35 +314,42 @@ cdef void relu_forward_ptr(const floating *x, floating *out, Py_ssize_t size) no
 cdef void relu_backward_kernel(const floating[:, ::1] dY, const floating[:, ::1] X,
                                floating[:, ::1] dX) noexcept nogil:
     """dX := dY where X > 0 (or NaN), else 0; the book's dinputs[inputs <= 0] = 0."""
-    cdef Py_ssize_t i, j, n = X.shape[1]
-    cdef const floating *dy
-    cdef const floating *x
-    cdef floating *dx
-    cdef floating g
-    if n == 0:
+    if FASTBP_CHECKED_BUILD and not (_has_corner(dY, X.shape[0], X.shape[1])
+                                     and _has_corner(dX, X.shape[0], X.shape[1])):
         return
-    for i in range(X.shape[0]):
-        dy = &dY[i, 0]
-        x = &X[i, 0]
-        dx = &dX[i, 0]
-        for j in range(n):
-            g = dy[j]  # read unconditionally: a conditional read compiles to a masked load
-            dx[j] = 0 if x[j] <= 0 else g
+    relu_backward_ptr(_cdata(dY), _cdata(X), _data(dX), X.shape[0] * X.shape[1])
+
+
+cdef void relu_backward_ptr(const floating *dy, const floating *x, floating *dx,
+                            Py_ssize_t size) noexcept nogil:
+    """relu_backward_kernel over ``size`` contiguous values."""
+    cdef Py_ssize_t j
+    cdef floating g
+    for j in range(size):
+        g = dy[j]  # read unconditionally: a conditional read compiles to a masked load
+        dx[j] = 0 if x[j] <= 0 else g
 
 
 cdef void column_sums_kernel(const floating[:, ::1] dY, floating[:, ::1] db) noexcept nogil:
     """db := Σ_i dY[i, :]."""
-    cdef Py_ssize_t i, j, n = db.shape[1]
+    if FASTBP_CHECKED_BUILD and not (_has_corner(dY, dY.shape[0], db.shape[1])
+                                     and _has_corner(db, 1, db.shape[1])):
+        return
+    column_sums_ptr(_cdata(dY), _data(db), dY.shape[0], db.shape[1])
+
+
+cdef void column_sums_ptr(const floating *dY, floating *s, Py_ssize_t n_samples,
+                          Py_ssize_t n) noexcept nogil:
+    """column_sums_kernel on (n_samples, n) values."""
+    cdef Py_ssize_t i, j
     cdef const floating *row
-    cdef floating *s
     if n == 0:
         return
-    s = &db[0, 0]
     for j in range(n):
         s[j] = 0
     # Row after row, like np.sum(dY, axis=0) on a C-contiguous array: same order of additions.
-    for i in range(dY.shape[0]):
-        row = &dY[i, 0]
+    for i in range(n_samples):
+        row = dY + i * n
         for j in range(n):
             s[j] += row[j]
 
@@ -353,21 +359,32 @@ cdef void relu_mask_column_sums_kernel(const floating[:, ::1] dY, const floating
     """dZ := dY where output > 0 (or NaN), else 0; db := Σ_i dZ[i, :]. One pass."""
     # output = max(z, 0), so output <= 0 exactly where z <= 0: the book's mask, taken from the
     # layer's output because the pre-activation z is never stored.
-    cdef Py_ssize_t i, j, n = db.shape[1]
+    if FASTBP_CHECKED_BUILD and not (_has_corner(dY, dY.shape[0], db.shape[1])
+                                     and _has_corner(output, dY.shape[0], db.shape[1])
+                                     and _has_corner(dZ, dY.shape[0], db.shape[1])
+                                     and _has_corner(db, 1, db.shape[1])):
+        return
+    relu_mask_column_sums_ptr(_cdata(dY), _cdata(output), _data(dZ), _data(db), dY.shape[0],
+                              db.shape[1])
+
+
+cdef void relu_mask_column_sums_ptr(const floating *dY, const floating *output, floating *dZ,
+                                    floating *s, Py_ssize_t n_samples,
+                                    Py_ssize_t n) noexcept nogil:
+    """relu_mask_column_sums_kernel on (n_samples, n) values."""
+    cdef Py_ssize_t i, j
     cdef const floating *dy
     cdef const floating *o
     cdef floating *dz
-    cdef floating *s
     cdef floating g
     if n == 0:
         return
-    s = &db[0, 0]
     for j in range(n):
         s[j] = 0
-    for i in range(dY.shape[0]):
-        dy = &dY[i, 0]
-        o = &output[i, 0]
-        dz = &dZ[i, 0]
+    for i in range(n_samples):
+        dy = dY + i * n
+        o = output + i * n
+        dz = dZ + i * n
         for j in range(n):
             g = dy[j]  # read unconditionally: a conditional read compiles to a masked load
             g = 0 if o[j] <= 0 else g
@@ -389,22 +406,30 @@ cdef void dweights_kernel(const floating[:, ::1] dZ, const floating[:, ::1] X,
     """dW := Xᵀ·dZ."""
     # IN:  dZ (n_samples, n_neurons), X (n_samples, n_inputs)
     # OUT: dW (n_inputs, n_neurons)
-    cdef Py_ssize_t n_samples = dZ.shape[0], n_neurons = dZ.shape[1], n_inputs = X.shape[1]
+    if FASTBP_CHECKED_BUILD and not (_has_corner(X, dZ.shape[0], X.shape[1])
+                                     and _has_corner(dW, X.shape[1], dZ.shape[1])):
+        return
+    dweights_ptr(_cdata(dZ), _cdata(X), _data(dW), dZ.shape[0], X.shape[1], dZ.shape[1])
+
+
+cdef void dweights_ptr(const floating *dZ, const floating *X, floating *dW,
+                       Py_ssize_t n_samples, Py_ssize_t n_inputs,
+                       Py_ssize_t n_neurons) noexcept nogil:
+    """dweights_kernel over C-contiguous arrays given by their data and shapes."""
     cdef Py_ssize_t i, j, k
     if n_inputs == 0 or n_neurons == 0:
         return
     if _is_small(n_inputs, n_neurons, n_samples):
         # dW is small enough to stay in L1 while every sample adds its outer product.
-        for k in range(n_inputs):
-            for j in range(n_neurons):
-                dW[k, j] = 0
+        for k in range(n_inputs * n_neurons):
+            dW[k] = 0
         for i in range(n_samples):
             for k in range(n_inputs):
-                _axpy(X[i, k], &dZ[i, 0], &dW[k, 0], n_neurons)
+                _axpy(X[i * n_inputs + k], dZ + i * n_neurons, dW + k * n_neurons, n_neurons)
     else:
         gemm(True, False, <int> n_inputs, <int> n_neurons, <int> n_samples,
-             <floating> 1, _cdata(X), <int> n_inputs, _cdata(dZ), <int> n_neurons,
-             <floating> 0, &dW[0, 0], <int> n_neurons)
+             <floating> 1, X, <int> n_inputs, dZ, <int> n_neurons,
+             <floating> 0, dW, <int> n_neurons)
 
 
 cdef void dinputs_kernel(const floating[:, ::1] dZ, const floating[:, ::1] W,
@@ -412,27 +437,35 @@ cdef void dinputs_kernel(const floating[:, ::1] dZ, const floating[:, ::1] W,
     """dX := dZ·Wᵀ."""
     # IN:  dZ (n_samples, n_neurons), W (n_inputs, n_neurons)
     # OUT: dX (n_samples, n_inputs)
-    cdef Py_ssize_t n_samples = dZ.shape[0], n_neurons = dZ.shape[1], n_inputs = W.shape[0]
+    if FASTBP_CHECKED_BUILD and not (_has_corner(W, W.shape[0], dZ.shape[1])
+                                     and _has_corner(dX, dZ.shape[0], W.shape[0])):
+        return
+    dinputs_ptr(_cdata(dZ), _cdata(W), _data(dX), dZ.shape[0], W.shape[0], dZ.shape[1])
+
+
+cdef void dinputs_ptr(const floating *dZ, const floating *W, floating *dX,
+                      Py_ssize_t n_samples, Py_ssize_t n_inputs,
+                      Py_ssize_t n_neurons) noexcept nogil:
+    """dinputs_kernel over C-contiguous arrays given by their data and shapes."""
     cdef Py_ssize_t i, k
     if n_samples == 0 or n_inputs == 0:
         return
     if n_neurons == 0:
-        for i in range(n_samples):
-            for k in range(n_inputs):
-                dX[i, k] = 0
+        for k in range(n_samples * n_inputs):
+            dX[k] = 0
     elif _thin_dinputs_path(n_samples, n_inputs, n_neurons):
         # A layer with 1-3 neurons (the spiral's 64→3): dX = dZ·Wᵀ is a thin product,
         # one pass per row over Wᵀ's rows, as in the forward pass (_product_row).
-        _thin_dinputs(dZ, W, dX)
+        _thin_dinputs(dZ, W, dX, n_samples, n_inputs, n_neurons)
     elif _is_small(n_samples, n_inputs, n_neurons):
         # Rows of dZ and of W are both contiguous: one dot product per element of dX.
         for i in range(n_samples):
             for k in range(n_inputs):
-                dX[i, k] = _dot(&dZ[i, 0], &W[k, 0], n_neurons)
+                dX[i * n_inputs + k] = _dot(dZ + i * n_neurons, W + k * n_neurons, n_neurons)
     else:
         gemm(False, True, <int> n_samples, <int> n_inputs, <int> n_neurons,
-             <floating> 1, _cdata(dZ), <int> n_neurons, _cdata(W), <int> n_neurons,
-             <floating> 0, &dX[0, 0], <int> n_inputs)
+             <floating> 1, dZ, <int> n_neurons, W, <int> n_neurons,
+             <floating> 0, dX, <int> n_inputs)
 
 
 cdef void backward_products_kernel(const floating[:, ::1] dZ, const floating[:, ::1] X,
@@ -441,6 +474,21 @@ cdef void backward_products_kernel(const floating[:, ::1] dZ, const floating[:, 
     """dW := Xᵀ·dZ; dX := dZ·Wᵀ."""
     dweights_kernel(dZ, X, dW)
     dinputs_kernel(dZ, W, dX)
+
+
+cdef void dense_backward_ptr(const floating *dY, const floating *X, const floating *W,
+                             const floating *output, floating *dz, floating *dX, floating *dW,
+                             floating *db, Py_ssize_t n_samples, Py_ssize_t n_inputs,
+                             Py_ssize_t n_neurons) noexcept nogil:
+    """The functional dense_backward (output NULL) or dense_relu_backward: db (through the
+    ReLU mask into dz first, if output), then dW and dX, as the def entry points do."""
+    if output != NULL:
+        relu_mask_column_sums_ptr(dY, output, dz, db, n_samples, n_neurons)
+        dY = dz
+    else:
+        column_sums_ptr(dY, db, n_samples, n_neurons)
+    dweights_ptr(dY, X, dW, n_samples, n_inputs, n_neurons)
+    dinputs_ptr(dY, W, dX, n_samples, n_inputs, n_neurons)
 
 
 cdef void thin_dinputs_relu_mask_column_sums_kernel(
@@ -554,6 +602,10 @@ _FUNCTIONAL.dense_forward_d = dense_forward_ptr[double]
 _FUNCTIONAL.dense_forward_f = dense_forward_ptr[float]
 _FUNCTIONAL.relu_forward_d = relu_forward_ptr[double]
 _FUNCTIONAL.relu_forward_f = relu_forward_ptr[float]
+_FUNCTIONAL.relu_backward_d = relu_backward_ptr[double]
+_FUNCTIONAL.relu_backward_f = relu_backward_ptr[float]
+_FUNCTIONAL.dense_backward_d = dense_backward_ptr[double]
+_FUNCTIONAL.dense_backward_f = dense_backward_ptr[float]
 
 
 def _functional_kernels():

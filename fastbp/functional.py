@@ -15,9 +15,9 @@ n_neurons) and ``dbiases`` (1, n_neurons).
 import numpy as np
 
 from ._fastcheck import (
-    dense_backward_dtype,
+    dense_backward_plain,
     dense_forward_plain,
-    relu_backward_dtype,
+    relu_backward_plain,
     relu_forward_plain,
 )
 from ._validation import (
@@ -113,12 +113,9 @@ def relu_backward(dvalues, inputs, *, out=None):
     ``inputs`` is what the forward pass received. Where ``inputs`` is NaN the gradient
     passes, as with the book's ``dinputs[inputs <= 0] = 0``.
     """
-    dtype = relu_backward_dtype(dvalues, inputs, out)
-    if dtype is not None:
-        if out is None:
-            out = np.empty(inputs.shape, dtype=dtype)
-        KERNELS[dtype].relu_backward(dvalues, inputs, out)
-        return out
+    result = relu_backward_plain(dvalues, inputs, out)
+    if result is not None:
+        return result
     dvalues = as_float_array(dvalues, "dvalues")
     inputs = as_float_array(inputs, "inputs")
     dtype = common_dtype(dvalues=dvalues, inputs=inputs)
@@ -133,25 +130,8 @@ def relu_backward(dvalues, inputs, *, out=None):
     return out
 
 
-def _backward(dvalues, inputs, weights, output, dinputs, dweights, dbiases, dz=None):
+def _backward(dvalues, inputs, weights, output, dinputs, dweights, dbiases):
     """Dense backward; with ``output`` given, through the ReLU first (fused kernel)."""
-    if dinputs is None and dweights is None and dbiases is None:
-        dtype = dense_backward_dtype(dvalues, inputs, weights, output)
-        if dtype is not None:  # plain arrays, fresh outputs (fastbp/_fastcheck.pyx)
-            n_samples, n_inputs = inputs.shape
-            n_neurons = weights.shape[1]
-            dinputs = np.empty((n_samples, n_inputs), dtype=dtype)
-            dweights = np.empty((n_inputs, n_neurons), dtype=dtype)
-            dbiases = np.empty((1, n_neurons), dtype=dtype)
-            kernels = KERNELS[dtype]
-            if output is None:
-                kernels.dense_backward(dvalues, inputs, weights, dinputs, dweights, dbiases)
-            else:
-                if dz is None:
-                    dz = np.empty((n_samples, n_neurons), dtype=dtype)
-                kernels.dense_relu_backward(dvalues, inputs, weights, output, dz, dinputs,
-                                            dweights, dbiases)
-            return dinputs, dweights, dbiases
     dvalues = as_float_array(dvalues, "dvalues")
     inputs = as_float_array(inputs, "inputs")
     weights = as_float_array(weights, "weights")
@@ -183,8 +163,7 @@ def _backward(dvalues, inputs, weights, output, dinputs, dweights, dbiases, dz=N
             dvalues_c, inputs_c, weights_c, dinputs, dweights, dbiases.reshape(1, n_neurons)
         )
     else:
-        if dz is None:
-            dz = np.empty((n_samples, n_neurons), dtype=dtype)
+        dz = np.empty((n_samples, n_neurons), dtype=dtype)
         kernels.dense_relu_backward(
             dvalues_c, inputs_c, weights_c, np.ascontiguousarray(output), dz,
             dinputs, dweights, dbiases.reshape(1, n_neurons),
@@ -199,6 +178,11 @@ def dense_backward(dvalues, inputs, weights, *, dinputs=None, dweights=None, dbi
     ``dbiases = dvalues.sum(axis=0, keepdims=True)``. Returns ``(dinputs, dweights,
     dbiases)``; a ``dbiases`` buffer may be (1, n_neurons) or (n_neurons,).
     """
+    if dinputs is None and dweights is None and dbiases is None:
+        # Plain arrays and fresh outputs are run from fastbp/_fastcheck.pyx.
+        result = dense_backward_plain(dvalues, inputs, weights, None)
+        if result is not None:
+            return result
     return _backward(dvalues, inputs, weights, None, dinputs, dweights, dbiases)
 
 
@@ -210,6 +194,10 @@ def dense_relu_backward(dvalues, inputs, weights, output, *, dinputs=None, dweig
     :func:`dense_relu_forward` returned. The ReLU mask and the bias gradient are done in one
     pass, then both products. Returns ``(dinputs, dweights, dbiases)``.
     """
+    if output is not None and dinputs is None and dweights is None and dbiases is None:
+        result = dense_backward_plain(dvalues, inputs, weights, output)
+        if result is not None:
+            return result
     # None here would silently mean "no ReLU" inside _backward: refuse it first.
     output = as_float_array(output, "output")
     return _backward(dvalues, inputs, weights, output, dinputs, dweights, dbiases)

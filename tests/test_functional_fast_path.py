@@ -124,3 +124,67 @@ def test_either_builds_pointer_kernels(build):
 def test_use_kernels_takes_only_its_capsule():
     with pytest.raises(ValueError):
         _fastcheck.use_kernels(object())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("relu", [False, True])
+def test_dense_backward_plain_is_the_memoryview_kernels(dtype, shape, relu):
+    X, W, b = operands(shape, dtype)
+    n, i, o = shape
+    rng = np.random.default_rng(2)
+    dY = rng.standard_normal((n, o)).astype(dtype)
+    output = np.maximum(X @ W + b, 0).astype(dtype) if relu else None
+    kernels = _validation.KERNELS[np.dtype(dtype)]
+    expected = (np.empty((n, i), dtype), np.empty((i, o), dtype), np.empty((1, o), dtype))
+    if relu:
+        kernels.dense_relu_backward(dY, X, W, output, np.empty((n, o), dtype), *expected)
+    else:
+        kernels.dense_backward(dY, X, W, *expected)
+    before = dY.copy()
+    got = _fastcheck.dense_backward_plain(dY, X, W, output)
+    for g, e in zip(got, expected):
+        assert g.dtype == dtype and g.shape == e.shape and g.flags.c_contiguous
+        assert_array_equal(g, e)
+    assert_array_equal(dY, before)  # the mask went to a scratch array, not into dvalues
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (300, 64), (0, 3), (4, 0)])
+def test_relu_backward_plain_is_the_memoryview_kernel(dtype, shape):
+    rng = np.random.default_rng(3)
+    dY, X = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
+    if X.size:
+        X.flat[0] = np.nan
+    expected = np.empty_like(X)
+    _validation.KERNELS[np.dtype(dtype)].relu_backward(dY, X, expected)
+    assert_array_equal(_fastcheck.relu_backward_plain(dY, X, None), expected)
+    out = np.empty_like(X)
+    assert _fastcheck.relu_backward_plain(dY, X, out) is out
+    assert_array_equal(out, expected)
+
+
+def test_backward_plain_declines_anything_else():
+    X, W, b = operands((4, 3, 2), np.float64)
+    dY, output = np.ones((4, 2)), np.ones((4, 2))
+    declined = [
+        (dY.astype(np.float32), X, W, output),
+        (dY[:3], X, W, output),
+        (dY, X, W, output[:, :1]),
+        (dY, np.asfortranarray(X), W, None),
+        (dY, X, W[:2], None),
+        (dY.tolist(), X, W, None),
+        (dY, X, W, output.astype(np.float32)),
+    ]
+    for args in declined:
+        assert _fastcheck.dense_backward_plain(*args) is None
+    assert _fastcheck.relu_backward_plain(dY, X[:, :2], None) is None
+    assert _fastcheck.relu_backward_plain(dY, dY.copy(), dY) is None  # out over dvalues
+    assert _fastcheck.relu_backward_plain(dY.ravel(), dY.ravel(), None) is None
+
+
+def test_dense_relu_backward_without_output_is_refused():
+    # None must not slip through the fast path as "no ReLU".
+    X, W, b = operands((4, 3, 2), np.float64)
+    with pytest.raises(TypeError, match="output"):
+        fastbp.dense_relu_backward(np.ones((4, 2)), X, W, None)
