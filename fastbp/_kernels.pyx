@@ -17,6 +17,9 @@ Design
 * ReLU is ``x < 0 ? 0 : x``: a select, not a branch, and it keeps NaN as np.maximum(0, x) does.
   Its backward zeroes the gradient where the input is ``<= 0``, as the book's
   ``dinputs[inputs <= 0] = 0`` does, so a NaN input lets its gradient through.
+* The memoryview kernels are thin wrappers over ``*_ptr`` kernels that take data pointers
+  and shapes; the functional API's fast path (fastbp/_fastcheck.pyx) calls those directly,
+  through the capsule of ``_functional_kernels()``, to skip acquiring memoryviews.
 * The ``def`` functions at the bottom are the only Python entry points: they take
   memoryviews, release the GIL and call one kernel.
 """
