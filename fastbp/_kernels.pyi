@@ -33,6 +33,7 @@ regularization_grad: _FusedFunction
 
 def _set_small_product(n: int) -> int: ...  # loops/BLAS switch; returns the old value
 def _set_thin_inputs(n: int) -> int: ...  # one-pass forward up to n inputs; returns the old
+def _functional_kernels() -> Any: ...  # a capsule of pointer kernels, for fastbp._fastcheck
 
 class DenseStep:
     """A Dense (+ReLU) layer's arrays bound as memoryviews; no checks (fastbp.layers does)."""
