@@ -3,18 +3,23 @@
 fastbp/functional.py checks its arguments in Python, which on small arrays costs several
 times the arithmetic. Most calls pass plain arrays: exact ndarrays of one native float
 dtype, C-contiguous and aligned, of matching shapes. These functions recognise exactly that
-case and return the dtype; for anything else they return None, and the Python checks run
+case and run it; for anything else they return None, and the Python checks run
 as before and raise their precise errors. A ``None`` is never an error by itself.
 
-The common case is also run from here (``*_plain``), calling the pointer kernels of the
-build fastbp chose (``use_kernels``), without the memoryviews a ``def`` kernel acquires
-(~0.2 µs an array): on 1×1 arrays that was most of the call.
+They run it with the pointer kernels of the build fastbp chose (``use_kernels``), without
+the memoryviews a ``def`` kernel acquires (~0.2 µs an array): on 1×1 arrays that was most
+of the call. In the checked build (FASTBP_DEBUG=1) each array's shape is asserted once more
+before a pointer kernel runs.
 """
 
 cimport numpy as cnp
 from cpython.pycapsule cimport PyCapsule_GetPointer
 
-from fastbp._functional_kernels cimport FUNCTIONAL_KERNELS_NAME, FunctionalKernels
+from fastbp._functional_kernels cimport (
+    FASTBP_CHECKED_BUILD,
+    FUNCTIONAL_KERNELS_NAME,
+    FunctionalKernels,
+)
 
 from fastbp._overlap import overlaps_any
 
@@ -78,6 +83,16 @@ cdef inline void *_ptr(object a) noexcept:
     return cnp.PyArray_DATA(<cnp.ndarray> a)
 
 
+cdef int _sized(object a, Py_ssize_t rows, Py_ssize_t cols) except -1:
+    # The checked build's last word before a pointer kernel runs: the array holds exactly
+    # the rows × cols values the kernel will index (memoryviews are not there to check it).
+    if FASTBP_CHECKED_BUILD and not (cnp.PyArray_NDIM(<cnp.ndarray> a) == 2
+                                     and _dim(a, 0) == rows and _dim(a, 1) == cols):
+        raise AssertionError(f"checked build: _fastcheck passed an array of shape "
+                             f"{a.shape} to a kernel that indexes ({rows}, {cols})")
+    return 0
+
+
 def dense_forward_plain(inputs, weights, biases, out, bint relu):
     """For plain (inputs, weights, (1, n) biases, out None or a free buffer): out :=
     inputs·weights + biases, then max(out, 0) if relu; returns out (a new array if None).
@@ -94,6 +109,9 @@ def dense_forward_plain(inputs, weights, biases, out, bint relu):
     n_samples, n_inputs, n_neurons = _dim(inputs, 0), _dim(inputs, 1), _dim(weights, 1)
     if out is None:
         out = _empty(n_samples, n_neurons, t)
+    _sized(weights, n_inputs, n_neurons)
+    _sized(biases, 1, n_neurons)
+    _sized(out, n_samples, n_neurons)
     cdef void *x = _ptr(inputs)
     cdef void *w = _ptr(weights)
     cdef void *b = _ptr(biases)
@@ -137,6 +155,10 @@ def dense_backward_plain(dvalues, inputs, weights, output):
     dbiases = _empty(1, n_neurons, t)
     # The masked gradient: a scratch array (dvalues is the caller's and is not written).
     dz = _empty(n_samples, n_neurons, t) if output is not None else None
+    _sized(dvalues, n_samples, n_neurons)
+    _sized(weights, n_inputs, n_neurons)
+    if output is not None:
+        _sized(output, n_samples, n_neurons)
     cdef void *dy = _ptr(dvalues)
     cdef void *x = _ptr(inputs)
     cdef void *w = _ptr(weights)
@@ -170,6 +192,7 @@ def relu_forward_plain(inputs, out):
         return None
     if out is None:
         out = _empty(_dim(inputs, 0), _dim(inputs, 1), t)
+    _sized(out, _dim(inputs, 0), _dim(inputs, 1))
     size = _dim(inputs, 0) * _dim(inputs, 1)
     cdef void *x = _ptr(inputs)
     cdef void *o = _ptr(out)
@@ -194,6 +217,8 @@ def relu_backward_plain(dvalues, inputs, out):
         return None
     if out is None:
         out = _empty(_dim(inputs, 0), _dim(inputs, 1), t)
+    _sized(dvalues, _dim(inputs, 0), _dim(inputs, 1))
+    _sized(out, _dim(inputs, 0), _dim(inputs, 1))
     cdef Py_ssize_t size = _dim(inputs, 0) * _dim(inputs, 1)
     cdef void *dy = _ptr(dvalues)
     cdef void *x = _ptr(inputs)

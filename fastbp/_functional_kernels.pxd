@@ -35,5 +35,10 @@ cdef struct FunctionalKernels:
 cdef extern from *:
     """
     #define FASTBP_FUNCTIONAL_KERNELS_NAME "fastbp.FunctionalKernels"
+    #ifndef FASTBP_CHECKED_BUILD
+    #define FASTBP_CHECKED_BUILD 0
+    #endif
     """
     const char *FUNCTIONAL_KERNELS_NAME "FASTBP_FUNCTIONAL_KERNELS_NAME"
+    # 1 in the checked build (FASTBP_DEBUG=1 at build time: setup.py defines it).
+    const bint FASTBP_CHECKED_BUILD

@@ -20,8 +20,8 @@ Design
 * The memoryview kernels are thin wrappers over ``*_ptr`` kernels that take data pointers
   and shapes; the functional API's fast path (fastbp/_fastcheck.pyx) calls those directly,
   through the capsule of ``_functional_kernels()``, to skip acquiring memoryviews.
-* The ``def`` functions at the bottom are the only Python entry points: they take
-  memoryviews, release the GIL and call one kernel.
+* The ``def`` functions at the bottom are the Python entry points: they take memoryviews,
+  release the GIL and call one kernel (besides ``_functional_kernels``, above).
 """
 
 from cpython.pycapsule cimport PyCapsule_New
@@ -29,7 +29,11 @@ from cython cimport floating
 from libc.math cimport NAN, pow
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
-from fastbp._functional_kernels cimport FUNCTIONAL_KERNELS_NAME, FunctionalKernels
+from fastbp._functional_kernels cimport (
+    FASTBP_CHECKED_BUILD,
+    FUNCTIONAL_KERNELS_NAME,
+    FunctionalKernels,
+)
 from fastbp._loss cimport SoftmaxCrossEntropyStep
 from fastbp._optimizers cimport OPTIMIZER_ADAM, LayerUpdate
 
@@ -56,27 +60,19 @@ cdef extern from *:
 
 cdef Py_ssize_t THIN_INPUTS = FASTBP_THIN_INPUTS
 
-# 1 in the checked build (FASTBP_DEBUG=1, setup.py), where the memoryview kernels that hand
-# raw pointers to a *_ptr kernel first index the far corner of each array, so that arrays of
-# mismatched shapes are reported (IndexError) instead of read past their end.
-cdef extern from *:
-    """
-    #ifndef FASTBP_CHECKED_BUILD
-    #define FASTBP_CHECKED_BUILD 0
-    #endif
-    """
-    const bint FASTBP_CHECKED_BUILD
-
-
-cdef inline bint _has_corner(const floating[:, ::1] a, Py_ssize_t rows,
-                             Py_ssize_t cols) noexcept nogil:
-    # Reads a[rows - 1, cols - 1] (bounds-checked in the checked build; True if empty). Out
-    # of bounds, the IndexError goes to sys.unraisablehook and this returns False (0, the
-    # value a noexcept function returns on an exception): the caller must then stop.
-    cdef floating v
-    if rows > 0 and cols > 0:
-        v = a[rows - 1, cols - 1]
-    return True
+# In the checked build (FASTBP_DEBUG=1: FASTBP_CHECKED_BUILD, see _functional_kernels.pxd)
+# the memoryview kernels that hand raw pointers to a *_ptr kernel first check that every
+# array has the shape the kernel will index, so that a mismatch is reported instead of read
+# or written past an array's end, or with the wrong row stride.
+cdef inline bint _has_shape(const floating[:, ::1] a, Py_ssize_t rows,
+                            Py_ssize_t cols) noexcept nogil:
+    # False after reporting a mismatch (a ValueError through sys.unraisablehook: the kernels
+    # are noexcept); the caller must then stop.
+    if a.shape[0] == rows and a.shape[1] == cols:
+        return True
+    with gil:
+        raise ValueError(f"checked build: a kernel was handed an array of shape "
+                         f"({a.shape[0]}, {a.shape[1]}) where it indexes ({rows}, {cols})")
 
 
 cdef inline bint _is_small(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
@@ -273,9 +269,9 @@ cdef void dense_forward_kernel(const floating[:, ::1] X, const floating[:, ::1] 
     # IN:  X (n_samples, n_inputs), W (n_inputs, n_neurons), b (1, n_neurons)
     # OUT: out (n_samples, n_neurons)
     cdef Py_ssize_t n_samples = X.shape[0], n_inputs = X.shape[1], n_neurons = W.shape[1]
-    if FASTBP_CHECKED_BUILD and not (_has_corner(W, n_inputs, n_neurons)
-                                     and _has_corner(b, 1, n_neurons)
-                                     and _has_corner(out, n_samples, n_neurons)):
+    if FASTBP_CHECKED_BUILD and not (_has_shape(W, n_inputs, n_neurons)
+                                     and _has_shape(b, 1, n_neurons)
+                                     and _has_shape(out, n_samples, n_neurons)):
         return
     dense_forward_ptr(_cdata(X), _cdata(W), _cdata(b), _data(out), n_samples, n_inputs,
                       n_neurons, relu)
@@ -302,7 +298,7 @@ cdef void dense_forward_ptr(const floating *X, const floating *W, const floating
 
 cdef void relu_forward_kernel(const floating[:, ::1] X, floating[:, ::1] out) noexcept nogil:
     """out := max(X, 0), NaN kept."""
-    if FASTBP_CHECKED_BUILD and not _has_corner(out, X.shape[0], X.shape[1]):
+    if FASTBP_CHECKED_BUILD and not _has_shape(out, X.shape[0], X.shape[1]):
         return
     relu_forward_ptr(_cdata(X), _data(out), X.shape[0] * X.shape[1])
 
@@ -317,8 +313,8 @@ cdef void relu_forward_ptr(const floating *x, floating *out, Py_ssize_t size) no
 cdef void relu_backward_kernel(const floating[:, ::1] dY, const floating[:, ::1] X,
                                floating[:, ::1] dX) noexcept nogil:
     """dX := dY where X > 0 (or NaN), else 0; the book's dinputs[inputs <= 0] = 0."""
-    if FASTBP_CHECKED_BUILD and not (_has_corner(dY, X.shape[0], X.shape[1])
-                                     and _has_corner(dX, X.shape[0], X.shape[1])):
+    if FASTBP_CHECKED_BUILD and not (_has_shape(dY, X.shape[0], X.shape[1])
+                                     and _has_shape(dX, X.shape[0], X.shape[1])):
         return
     relu_backward_ptr(_cdata(dY), _cdata(X), _data(dX), X.shape[0] * X.shape[1])
 
@@ -335,8 +331,8 @@ cdef void relu_backward_ptr(const floating *dy, const floating *x, floating *dx,
 
 cdef void column_sums_kernel(const floating[:, ::1] dY, floating[:, ::1] db) noexcept nogil:
     """db := Σ_i dY[i, :]."""
-    if FASTBP_CHECKED_BUILD and not (_has_corner(dY, dY.shape[0], db.shape[1])
-                                     and _has_corner(db, 1, db.shape[1])):
+    if FASTBP_CHECKED_BUILD and not (_has_shape(dY, dY.shape[0], db.shape[1])
+                                     and _has_shape(db, 1, db.shape[1])):
         return
     column_sums_ptr(_cdata(dY), _data(db), dY.shape[0], db.shape[1])
 
@@ -362,10 +358,10 @@ cdef void relu_mask_column_sums_kernel(const floating[:, ::1] dY, const floating
     """dZ := dY where output > 0 (or NaN), else 0; db := Σ_i dZ[i, :]. One pass."""
     # output = max(z, 0), so output <= 0 exactly where z <= 0: the book's mask, taken from the
     # layer's output because the pre-activation z is never stored.
-    if FASTBP_CHECKED_BUILD and not (_has_corner(dY, dY.shape[0], db.shape[1])
-                                     and _has_corner(output, dY.shape[0], db.shape[1])
-                                     and _has_corner(dZ, dY.shape[0], db.shape[1])
-                                     and _has_corner(db, 1, db.shape[1])):
+    if FASTBP_CHECKED_BUILD and not (_has_shape(dY, dY.shape[0], db.shape[1])
+                                     and _has_shape(output, dY.shape[0], db.shape[1])
+                                     and _has_shape(dZ, dY.shape[0], db.shape[1])
+                                     and _has_shape(db, 1, db.shape[1])):
         return
     relu_mask_column_sums_ptr(_cdata(dY), _cdata(output), _data(dZ), _data(db), dY.shape[0],
                               db.shape[1])
@@ -409,8 +405,8 @@ cdef void dweights_kernel(const floating[:, ::1] dZ, const floating[:, ::1] X,
     """dW := Xᵀ·dZ."""
     # IN:  dZ (n_samples, n_neurons), X (n_samples, n_inputs)
     # OUT: dW (n_inputs, n_neurons)
-    if FASTBP_CHECKED_BUILD and not (_has_corner(X, dZ.shape[0], X.shape[1])
-                                     and _has_corner(dW, X.shape[1], dZ.shape[1])):
+    if FASTBP_CHECKED_BUILD and not (_has_shape(X, dZ.shape[0], X.shape[1])
+                                     and _has_shape(dW, X.shape[1], dZ.shape[1])):
         return
     dweights_ptr(_cdata(dZ), _cdata(X), _data(dW), dZ.shape[0], X.shape[1], dZ.shape[1])
 
@@ -440,8 +436,8 @@ cdef void dinputs_kernel(const floating[:, ::1] dZ, const floating[:, ::1] W,
     """dX := dZ·Wᵀ."""
     # IN:  dZ (n_samples, n_neurons), W (n_inputs, n_neurons)
     # OUT: dX (n_samples, n_inputs)
-    if FASTBP_CHECKED_BUILD and not (_has_corner(W, W.shape[0], dZ.shape[1])
-                                     and _has_corner(dX, dZ.shape[0], W.shape[0])):
+    if FASTBP_CHECKED_BUILD and not (_has_shape(W, W.shape[0], dZ.shape[1])
+                                     and _has_shape(dX, dZ.shape[0], W.shape[0])):
         return
     dinputs_ptr(_cdata(dZ), _cdata(W), _data(dX), dZ.shape[0], W.shape[0], dZ.shape[1])
 
