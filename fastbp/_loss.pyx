@@ -95,6 +95,18 @@ def softmax(const floating[:, ::1] logits, floating[:, ::1] probs):
         softmax_kernel(logits, probs)
 
 
+cdef inline double _add_minus_logs(floating *chunk, Py_ssize_t count,
+                                   double total) noexcept nogil:
+    # total + Σ_t -log(chunk[t]), added one by one in order; the logs in a loop of their own,
+    # which libmvec vectorizes.
+    cdef Py_ssize_t t
+    for t in range(count):
+        chunk[t] = _log(chunk[t])
+    for t in range(count):
+        total += -chunk[t]
+    return total
+
+
 cdef double _sparse_loss(const floating[:, ::1] logits, const long[::1] labels,
                          floating[:, ::1] probs) noexcept nogil:
     # Σ_i -log(clip(probs[i, label_i])), the logs taken LOG_CHUNK at a time (vectorized),
@@ -108,10 +120,7 @@ cdef double _sparse_loss(const floating[:, ::1] logits, const long[::1] labels,
         count = min(<Py_ssize_t> LOG_CHUNK, n - start)
         for t in range(count):
             chunk[t] = _clip(probs[start + t, labels[start + t]])
-        for t in range(count):
-            chunk[t] = _log(chunk[t])
-        for t in range(count):
-            total += -chunk[t]
+        total = _add_minus_logs(chunk, count, total)
         start += count
     return total
 
@@ -133,10 +142,7 @@ cdef double _onehot_loss(const floating[:, ::1] logits, const floating[:, ::1] o
             for j in range(probs.shape[1]):
                 c = c + _clip(probs[i, j]) * onehot[i, j]
             chunk[t] = c
-        for t in range(count):
-            chunk[t] = _log(chunk[t])
-        for t in range(count):
-            total += -chunk[t]
+        total = _add_minus_logs(chunk, count, total)
         start += count
     return total
 
