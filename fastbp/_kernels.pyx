@@ -60,6 +60,34 @@ cdef extern from *:
 
 cdef Py_ssize_t THIN_INPUTS = FASTBP_THIN_INPUTS
 
+# The backward pass of a layer with at most this many inputs (and at most 3) runs as one
+# blocked pass (_thin_backward.h): dz is never stored, and each block of rows is read from L2
+# once, where the separate path writes dz and reads it back for two BLAS products.
+cdef extern from "_thin_backward.h":
+    const bint FASTBP_THIN_BACKWARD
+    void fastbp_thin_backward_rows_d(const double *dY, const double *out, const double *X,
+                                     const double *W, double *dX, double *dW, double *db,
+                                     double *gs, Py_ssize_t rows, Py_ssize_t k,
+                                     Py_ssize_t N) noexcept nogil
+    void fastbp_thin_backward_rows_f(const float *dY, const float *out, const float *X,
+                                     const float *W, float *dX, float *dW, float *db,
+                                     float *gs, Py_ssize_t rows, Py_ssize_t k,
+                                     Py_ssize_t N) noexcept nogil
+
+# float64 only by default. Against the separate path, interleaved in one process
+# (BENCHMARKS.md, "Thin backward"): the spiral network's training epoch 1.06-1.08x faster in
+# both dtypes and the float64 layer step 0.99-1.10x, but the float32 layer step 0.88-0.96x,
+# where OpenBLAS's float32 products are cheap enough.
+cdef Py_ssize_t THIN_BACKWARD_INPUTS_D = 3 if FASTBP_THIN_BACKWARD else 0
+cdef Py_ssize_t THIN_BACKWARD_INPUTS_F = 0
+
+# A block of the thin backward pass: its rows of dvalues and output fill 16 KiB of L1, and
+# its masked gradient fits a stack array of THIN_SCRATCH values (16 KiB of float64), as do
+# the rows of dvalues that thin_dinputs_thin_backward_kernel computes ahead of the pass.
+cdef enum:
+    THIN_BLOCK_BYTES = 16384
+    THIN_SCRATCH = 2048
+
 # In the checked build (FASTBP_DEBUG=1: FASTBP_CHECKED_BUILD, see _functional_kernels.pxd)
 # the memoryview kernels that hand raw pointers to a *_ptr kernel first check that every
 # array has the shape the kernel will index, so that a mismatch is reported instead of read
@@ -475,12 +503,85 @@ cdef void backward_products_kernel(const floating[:, ::1] dZ, const floating[:, 
     dinputs_kernel(dZ, W, dX)
 
 
+cdef inline bint _thin_backward_path(Py_ssize_t n_samples, Py_ssize_t n_inputs,
+                                     Py_ssize_t n_neurons, bint f64) noexcept nogil:
+    # Whether a layer's backward pass runs as thin_backward_ptr: one test for every caller.
+    return (n_samples != 0 and 1 <= n_neurons <= THIN_SCRATCH and 1 <= n_inputs <= 3
+            and n_inputs <= (THIN_BACKWARD_INPUTS_D if f64 else THIN_BACKWARD_INPUTS_F))
+
+
+cdef inline Py_ssize_t _thin_block_rows(Py_ssize_t n_neurons, Py_ssize_t itemsize) noexcept nogil:
+    # At least 1: n_neurons <= THIN_SCRATCH (_thin_backward_path).
+    cdef Py_ssize_t rows = THIN_BLOCK_BYTES // (2 * n_neurons * itemsize)
+    if rows * n_neurons > THIN_SCRATCH:
+        rows = THIN_SCRATCH // n_neurons
+    return rows if rows > 0 else 1
+
+
+cdef inline void _thin_backward_rows(const floating *dY, const floating *output,
+                                     const floating *X, const floating *W, floating *dX,
+                                     floating *dW, floating *db, floating *gs, Py_ssize_t rows,
+                                     Py_ssize_t n_inputs, Py_ssize_t n_neurons) noexcept nogil:
+    if floating is double:
+        fastbp_thin_backward_rows_d(dY, output, X, W, dX, dW, db, gs, rows, n_inputs,
+                                    n_neurons)
+    else:
+        fastbp_thin_backward_rows_f(dY, output, X, W, dX, dW, db, gs, rows, n_inputs,
+                                    n_neurons)
+
+
+cdef void thin_backward_ptr(const floating *dY, const floating *output, const floating *X,
+                            const floating *W, floating *dX, floating *dW, floating *db,
+                            Py_ssize_t n_samples, Py_ssize_t n_inputs,
+                            Py_ssize_t n_neurons) noexcept nogil:
+    """db := Σ_i g_i; dW := Xᵀ·g; dX := g·Wᵀ (unless dX is NULL), where g is dY masked by
+    output > 0 (or NaN), or dY itself if output is NULL. For _thin_backward_path shapes."""
+    # IN:  dY, output (n_samples, n_neurons), X (n_samples, n_inputs), W (n_inputs, n_neurons)
+    # OUT: dX (n_samples, n_inputs), dW (n_inputs, n_neurons), db (1, n_neurons)
+    cdef Py_ssize_t i = 0, k, rows, block = _thin_block_rows(n_neurons, sizeof(floating))
+    cdef floating gs[THIN_SCRATCH]
+    for k in range(n_neurons):
+        db[k] = 0
+    for k in range(n_inputs * n_neurons):
+        dW[k] = 0
+    while i < n_samples:
+        rows = block if block < n_samples - i else n_samples - i
+        _thin_backward_rows(dY + i * n_neurons,
+                            output + i * n_neurons if output != NULL else NULL,
+                            X + i * n_inputs, W,
+                            dX + i * n_inputs if dX != NULL else NULL,
+                            dW, db, gs, rows, n_inputs, n_neurons)
+        i += rows
+
+
+cdef void thin_backward_kernel(const floating[:, ::1] dY, const floating[:, ::1] X,
+                               const floating[:, ::1] W, const floating[:, ::1] output,
+                               bint relu, floating[:, ::1] dX, floating[:, ::1] dW,
+                               floating[:, ::1] db, bint dinputs) noexcept nogil:
+    """thin_backward_ptr on memoryviews; output is read only if relu, dX written only if
+    dinputs. The caller checks _thin_backward_path."""
+    cdef Py_ssize_t n_samples = dY.shape[0], n_inputs = X.shape[1], n_neurons = dY.shape[1]
+    if FASTBP_CHECKED_BUILD and not (_has_shape(X, n_samples, n_inputs)
+                                     and _has_shape(W, n_inputs, n_neurons)
+                                     and (not relu or _has_shape(output, n_samples, n_neurons))
+                                     and (not dinputs or _has_shape(dX, n_samples, n_inputs))
+                                     and _has_shape(dW, n_inputs, n_neurons)
+                                     and _has_shape(db, 1, n_neurons)):
+        return
+    thin_backward_ptr(_cdata(dY), _cdata(output) if relu else NULL, _cdata(X), _cdata(W),
+                      _data(dX) if dinputs else NULL, _data(dW), _data(db),
+                      n_samples, n_inputs, n_neurons)
+
+
 cdef void dense_backward_ptr(const floating *dY, const floating *X, const floating *W,
                              const floating *output, floating *dz, floating *dX, floating *dW,
                              floating *db, Py_ssize_t n_samples, Py_ssize_t n_inputs,
                              Py_ssize_t n_neurons) noexcept nogil:
     """The functional dense_backward (output NULL) or dense_relu_backward: db (through the
     ReLU mask into dz first, if output), then dW and dX, as the def entry points do."""
+    if _thin_backward_path(n_samples, n_inputs, n_neurons, floating is double):
+        thin_backward_ptr(dY, output, X, W, dX, dW, db, n_samples, n_inputs, n_neurons)
+        return
     if output != NULL:
         relu_mask_column_sums_ptr(dY, output, dz, db, n_samples, n_neurons)
         dY = dz
@@ -525,6 +626,45 @@ cdef void thin_dinputs_relu_mask_column_sums_kernel(
             g = 0 if o[k] <= 0 else g
             dz[k] = g
             s[k] += g
+
+
+cdef void thin_dinputs_thin_backward_kernel(
+        const floating[:, ::1] dZ, const floating[:, ::1] W, const floating[:, ::1] output,
+        const floating[:, ::1] X_below, const floating[:, ::1] W_below,
+        floating[:, ::1] dX_below, floating[:, ::1] dW_below, floating[:, ::1] db_below,
+        bint dinputs) noexcept nogil:
+    """dinputs_kernel (on its thin path) followed by the thin backward pass of the ReLU
+    layer below (thin_backward_kernel), without storing dZ·Wᵀ: it is computed a block of
+    rows at a time into a scratch array in L1, each value as _thin_dinputs computes it, then
+    handed to the blocked pass. The results are those of the two kernels, bit for bit.
+    For NetworkStep; the caller checks _thin_dinputs_path and, below, _thin_backward_path."""
+    # IN:  dZ (n_samples, n_neurons ≤ 3), W (n_inputs, n_neurons), output (n_samples, n_inputs),
+    #      X_below (n_samples, k ≤ 3), W_below (k, n_inputs)
+    # OUT: dX_below (n_samples, k) if dinputs, dW_below (k, n_inputs), db_below (1, n_inputs)
+    cdef Py_ssize_t n_samples = dZ.shape[0], n_neurons = dZ.shape[1], n_inputs = W.shape[0]
+    cdef Py_ssize_t k = X_below.shape[1]
+    cdef Py_ssize_t i = 0, j, r, rows, block = _thin_block_rows(n_inputs, sizeof(floating))
+    cdef floating wt[3 * THIN_TRANSPOSE_MAX]
+    cdef floating scratch[THIN_SCRATCH]
+    cdef floating gs[THIN_SCRATCH]
+    cdef const floating *w = &W[0, 0]
+    cdef floating *dX = &dX_below[0, 0] if dinputs else NULL
+    for j in range(n_neurons):
+        for r in range(n_inputs):
+            wt[j * n_inputs + r] = w[r * n_neurons + j]
+    for j in range(n_inputs):
+        db_below[0, j] = 0
+    for j in range(k):
+        for r in range(n_inputs):
+            dW_below[j, r] = 0
+    while i < n_samples:
+        rows = block if block < n_samples - i else n_samples - i
+        for r in range(rows):
+            _product_row(&dZ[i + r, 0], wt, scratch + r * n_inputs, n_neurons, n_inputs)
+        _thin_backward_rows(scratch, &output[i, 0], &X_below[i, 0], &W_below[0, 0],
+                            dX + i * k if dinputs else NULL, &dW_below[0, 0],
+                            &db_below[0, 0], gs, rows, k, n_inputs)
+        i += rows
 
 
 cdef void regularization_grad_kernel(const floating[:, ::1] param, floating[:, ::1] grad,
@@ -575,18 +715,30 @@ def dense_backward(const floating[:, ::1] dvalues, const floating[:, ::1] inputs
                    floating[:, ::1] dweights, floating[:, ::1] dbiases):
     """dbiases := Σ dvalues; dweights := inputsᵀ·dvalues; dinputs := dvalues·weightsᵀ."""
     with nogil:
-        column_sums_kernel(dvalues, dbiases)
-        backward_products_kernel(dvalues, inputs, weights, dinputs, dweights)
+        if _thin_backward_path(dvalues.shape[0], inputs.shape[1], dvalues.shape[1],
+                               floating is double):
+            thin_backward_kernel(dvalues, inputs, weights, dvalues, False, dinputs, dweights,
+                                 dbiases, True)
+        else:
+            column_sums_kernel(dvalues, dbiases)
+            backward_products_kernel(dvalues, inputs, weights, dinputs, dweights)
 
 
 def dense_relu_backward(const floating[:, ::1] dvalues, const floating[:, ::1] inputs,
                         const floating[:, ::1] weights, const floating[:, ::1] output,
                         floating[:, ::1] dz, floating[:, ::1] dinputs,
                         floating[:, ::1] dweights, floating[:, ::1] dbiases):
-    """dz := dvalues masked by output > 0, dbiases := Σ dz (one pass); then the products."""
+    """dz := dvalues masked by output > 0, dbiases := Σ dz (one pass); then the products.
+    dz is scratch: with 1-3 inputs one blocked pass does it all and leaves dz as it was
+    (thin_backward_kernel)."""
     with nogil:
-        relu_mask_column_sums_kernel(dvalues, output, dz, dbiases)
-        backward_products_kernel(dz, inputs, weights, dinputs, dweights)
+        if _thin_backward_path(dvalues.shape[0], inputs.shape[1], dvalues.shape[1],
+                               floating is double):
+            thin_backward_kernel(dvalues, inputs, weights, output, True, dinputs, dweights,
+                                 dbiases, True)
+        else:
+            relu_mask_column_sums_kernel(dvalues, output, dz, dbiases)
+            backward_products_kernel(dz, inputs, weights, dinputs, dweights)
 
 
 def regularization_grad(const floating[:, ::1] param, floating[:, ::1] grad,
@@ -622,6 +774,17 @@ def _set_thin_inputs(Py_ssize_t n):
     return old
 
 
+def _set_thin_backward_inputs(Py_ssize_t n_float64, Py_ssize_t n_float32):
+    """Set THIN_BACKWARD_INPUTS of each dtype (the one-pass backward for layers with that many
+    inputs or fewer, at most 3) and return the old pair. For benchmarks and tests; both stay
+    0 in a build without vector extensions."""
+    global THIN_BACKWARD_INPUTS_D, THIN_BACKWARD_INPUTS_F
+    old = (THIN_BACKWARD_INPUTS_D, THIN_BACKWARD_INPUTS_F)
+    THIN_BACKWARD_INPUTS_D = n_float64 if FASTBP_THIN_BACKWARD else 0
+    THIN_BACKWARD_INPUTS_F = n_float32 if FASTBP_THIN_BACKWARD else 0
+    return old
+
+
 def _set_small_product(Py_ssize_t n):
     """Set SMALL_PRODUCT (the loops/BLAS switch) and return the old value. For benchmarks."""
     global SMALL_PRODUCT
@@ -631,6 +794,13 @@ def _set_small_product(Py_ssize_t n):
 
 
 # --- A dense layer's step over arrays bound once ---------------------------------------------
+
+# How much of a layer's backward step NetworkStep has done before calling _backward_parts.
+cdef enum:
+    DONE_NOTHING = 0
+    DONE_MASK = 1  # the ReLU mask into dz and the bias sums
+    DONE_ALL = 2   # everything but the regularization terms
+
 
 cdef class DenseStep:
     """A Dense (+ReLU) layer's arrays held as typed memoryviews, stepped without re-binding.
@@ -699,42 +869,62 @@ cdef class DenseStep:
 
     cdef void _backward(self, double weight_l1, double weight_l2, double bias_l1,
                         double bias_l2) noexcept nogil:
-        self._backward_parts(weight_l1, weight_l2, bias_l1, bias_l2, False, True)
+        self._backward_parts(weight_l1, weight_l2, bias_l1, bias_l2, DONE_NOTHING, True)
 
     cdef void _backward_parts(self, double weight_l1, double weight_l2, double bias_l1,
-                              double bias_l2, bint mask_done, bint dinputs) noexcept nogil:
+                              double bias_l2, int done, bint dinputs) noexcept nogil:
         # The backward step in the order of the book's layer: mask and bias sums (dz is
-        # bound, and read, only with ReLU), dW, dX, then the regularization terms.
-        # NetworkStep may have done the mask already (mask_done, from the fused kernel of
-        # the layer above) or not need dX (dinputs false).
-        if self.f64:
-            if self.relu:
-                if not mask_done:
-                    relu_mask_column_sums_kernel(self.dY_d, self.out_d, self.dz_d, self.db_d)
-                dweights_kernel(self.dz_d, self.X_d, self.dW_d)
-                if dinputs:
-                    dinputs_kernel(self.dz_d, self.W_d, self.dX_d)
+        # bound, and read, only with ReLU), dW, dX, then the regularization terms. A layer
+        # with 1-3 inputs takes one blocked pass instead (thin_backward_kernel), which
+        # leaves dz unwritten. NetworkStep may have done the mask and bias sums already
+        # (done: DONE_MASK, from the fused kernel of the layer above), or all but the
+        # regularization (DONE_ALL), or not need dX (dinputs false).
+        if done != DONE_ALL:
+            if self.f64:
+                if self._thin_backward():
+                    thin_backward_kernel(self.dY_d, self.X_d, self.W_d, self.out_d, self.relu,
+                                         self.dX_d, self.dW_d, self.db_d, dinputs)
+                elif self.relu:
+                    if done != DONE_MASK:
+                        relu_mask_column_sums_kernel(self.dY_d, self.out_d, self.dz_d,
+                                                     self.db_d)
+                    dweights_kernel(self.dz_d, self.X_d, self.dW_d)
+                    if dinputs:
+                        dinputs_kernel(self.dz_d, self.W_d, self.dX_d)
+                else:
+                    column_sums_kernel(self.dY_d, self.db_d)
+                    dweights_kernel(self.dY_d, self.X_d, self.dW_d)
+                    if dinputs:
+                        dinputs_kernel(self.dY_d, self.W_d, self.dX_d)
             else:
-                column_sums_kernel(self.dY_d, self.db_d)
-                dweights_kernel(self.dY_d, self.X_d, self.dW_d)
-                if dinputs:
-                    dinputs_kernel(self.dY_d, self.W_d, self.dX_d)
+                if self._thin_backward():
+                    thin_backward_kernel(self.dY_f, self.X_f, self.W_f, self.out_f, self.relu,
+                                         self.dX_f, self.dW_f, self.db_f, dinputs)
+                elif self.relu:
+                    if done != DONE_MASK:
+                        relu_mask_column_sums_kernel(self.dY_f, self.out_f, self.dz_f,
+                                                     self.db_f)
+                    dweights_kernel(self.dz_f, self.X_f, self.dW_f)
+                    if dinputs:
+                        dinputs_kernel(self.dz_f, self.W_f, self.dX_f)
+                else:
+                    column_sums_kernel(self.dY_f, self.db_f)
+                    dweights_kernel(self.dY_f, self.X_f, self.dW_f)
+                    if dinputs:
+                        dinputs_kernel(self.dY_f, self.W_f, self.dX_f)
+        if self.f64:
             _regularize(self.W_d, self.dW_d, self.b_d, self.db_d,
                         weight_l1, weight_l2, bias_l1, bias_l2)
         else:
-            if self.relu:
-                if not mask_done:
-                    relu_mask_column_sums_kernel(self.dY_f, self.out_f, self.dz_f, self.db_f)
-                dweights_kernel(self.dz_f, self.X_f, self.dW_f)
-                if dinputs:
-                    dinputs_kernel(self.dz_f, self.W_f, self.dX_f)
-            else:
-                column_sums_kernel(self.dY_f, self.db_f)
-                dweights_kernel(self.dY_f, self.X_f, self.dW_f)
-                if dinputs:
-                    dinputs_kernel(self.dY_f, self.W_f, self.dX_f)
             _regularize(self.W_f, self.dW_f, self.b_f, self.db_f,
                         weight_l1, weight_l2, bias_l1, bias_l2)
+
+    cdef bint _thin_backward(self) noexcept nogil:
+        if self.f64:
+            return _thin_backward_path(self.X_d.shape[0], self.W_d.shape[0], self.W_d.shape[1],
+                                       True)
+        return _thin_backward_path(self.X_f.shape[0], self.W_f.shape[0], self.W_f.shape[1],
+                                   False)
 
     cdef bint _feeds_relu_mask_of(self, DenseStep below):
         """Whether below is a bound ReLU layer whose dvalues are this layer's dinputs array
@@ -755,23 +945,33 @@ cdef class DenseStep:
             return _thin_dinputs_path(self.X_d.shape[0], self.W_d.shape[0], self.W_d.shape[1])
         return _thin_dinputs_path(self.X_f.shape[0], self.W_f.shape[0], self.W_f.shape[1])
 
-    cdef void _dinputs_into_relu_mask(self, DenseStep below) noexcept nogil:
-        # This layer's dX, masked and summed straight into below's dz and db (see
-        # thin_dinputs_relu_mask_column_sums_kernel); this layer's dinputs is not written.
+    cdef int _dinputs_into_relu_mask(self, DenseStep below, bint below_dinputs) noexcept nogil:
+        # This layer's dX straight into below's backward step; this layer's dinputs is not
+        # written. Returns how much of below's step is done (see DONE_*): with 1-3 inputs
+        # below, all of it (thin_dinputs_thin_backward_kernel; below's dX only if
+        # below_dinputs); else its mask into dz and its bias sums
+        # (thin_dinputs_relu_mask_column_sums_kernel).
         if self.f64:
-            if self.relu:
-                thin_dinputs_relu_mask_column_sums_kernel(self.dz_d, self.W_d, below.out_d,
-                                                          below.dz_d, below.db_d)
-            else:
-                thin_dinputs_relu_mask_column_sums_kernel(self.dY_d, self.W_d, below.out_d,
-                                                          below.dz_d, below.db_d)
+            if below._thin_backward():
+                thin_dinputs_thin_backward_kernel(self.dz_d if self.relu else self.dY_d,
+                                                  self.W_d, below.out_d, below.X_d, below.W_d,
+                                                  below.dX_d, below.dW_d, below.db_d,
+                                                  below_dinputs)
+                return DONE_ALL
+            thin_dinputs_relu_mask_column_sums_kernel(self.dz_d if self.relu else self.dY_d,
+                                                      self.W_d, below.out_d, below.dz_d,
+                                                      below.db_d)
         else:
-            if self.relu:
-                thin_dinputs_relu_mask_column_sums_kernel(self.dz_f, self.W_f, below.out_f,
-                                                          below.dz_f, below.db_f)
-            else:
-                thin_dinputs_relu_mask_column_sums_kernel(self.dY_f, self.W_f, below.out_f,
-                                                          below.dz_f, below.db_f)
+            if below._thin_backward():
+                thin_dinputs_thin_backward_kernel(self.dz_f if self.relu else self.dY_f,
+                                                  self.W_f, below.out_f, below.X_f, below.W_f,
+                                                  below.dX_f, below.dW_f, below.db_f,
+                                                  below_dinputs)
+                return DONE_ALL
+            thin_dinputs_relu_mask_column_sums_kernel(self.dz_f if self.relu else self.dY_f,
+                                                      self.W_f, below.out_f, below.dz_f,
+                                                      below.db_f)
+        return DONE_MASK
 
 
 cdef inline void _regularize(const floating[:, ::1] W, floating[:, ::1] dW,
@@ -922,16 +1122,21 @@ cdef class NetworkStep:
         if self.n_layers > 3:
             self.u3.check(optimizer)
 
-    cdef bint _backward_layer(self, DenseStep layer, DenseStep below, int i, bint mask_done,
-                              bint full) noexcept nogil:
-        # Layer i's backward (below is layer i - 1, unused for i = 0). Returns whether it
-        # also did below's mask and bias sums, which below must then skip.
-        cdef bint fused = not full and self.fuse[i] and layer._thin_dinputs()
+    cdef int _backward_layer(self, DenseStep layer, DenseStep below, int i, int done,
+                             bint full) noexcept nogil:
+        # Layer i's backward (below is layer i - 1, unused for i = 0), after ``done`` of it
+        # was done by the layer above. Returns how much of below's step it also did.
+        # A ReLU layer on the thin backward path leaves its dz unwritten, and the fused
+        # kernels read it: such a layer writes its dX instead.
+        cdef bint fused = (not full and self.fuse[i] and layer._thin_dinputs()
+                           and not (layer.relu and layer._thin_backward()))
         layer._backward_parts(self.reg[i][0], self.reg[i][1], self.reg[i][2], self.reg[i][3],
-                              mask_done, full or (i > 0 and not fused))
+                              done, full or (i > 0 and not fused))
         if fused:
-            layer._dinputs_into_relu_mask(below)
-        return fused
+            # below's dX is read only by the layer below it (never by a fused kernel: those
+            # read dz), and the first layer's is not needed before the last step.
+            return layer._dinputs_into_relu_mask(below, i - 1 > 0)
+        return DONE_NOTHING
 
     cdef double _step(self, int optimizer, double lr, double p1, double p2, double p3,
                       double p4, double p5, bint full) noexcept nogil:
@@ -939,7 +1144,7 @@ cdef class NetworkStep:
         # list of layers cannot.
         cdef int n = self.n_layers
         cdef double loss
-        cdef bint done = False  # the next layer's mask was done by the fused kernel
+        cdef int done = DONE_NOTHING  # how much of the next layer's step is done
         self.l0._forward()
         if n > 1:
             self.l1._forward()
@@ -950,7 +1155,7 @@ cdef class NetworkStep:
         loss = self.loss._forward()
         self.loss._backward()
         if n > 3:
-            done = self._backward_layer(self.l3, self.l2, 3, False, full)
+            done = self._backward_layer(self.l3, self.l2, 3, DONE_NOTHING, full)
         if n > 2:
             done = self._backward_layer(self.l2, self.l1, 2, done, full)
         if n > 1:

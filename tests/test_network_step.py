@@ -291,13 +291,23 @@ def compiled_pair(optimizer, dtype, sizes, regularize, relu=True):
     return [(model, model._network_step()[0]) for model in models]
 
 
-@pytest.fixture(params=[None, 0], ids=["default-paths", "thin-loops-off"])
+@pytest.fixture(params=[None, 0, "thin-backward"],
+                ids=["default-paths", "thin-loops-off", "thin-backward-both-dtypes"])
 def thin_setting(request):
     from fastbp._validation import kernels_module
     if request.param is None:  # the build's own THIN_INPUTS
         current = kernels_module._set_thin_inputs(0)
         kernels_module._set_thin_inputs(current)
         yield current
+        return
+    if request.param == "thin-backward":  # the one-pass thin backward in float32 too
+        current = kernels_module._set_thin_inputs(0)
+        kernels_module._set_thin_inputs(current)
+        old = kernels_module._set_thin_backward_inputs(3, 3)
+        try:
+            yield current
+        finally:
+            kernels_module._set_thin_backward_inputs(*old)
         return
     old = kernels_module._set_thin_inputs(request.param)
     try:

@@ -1,0 +1,182 @@
+/* The body of _thin_backward.h, included once per dtype with FASTBP_T (the element type),
+ * FASTBP_V (a 32-byte vector of it), FASTBP_VI (the integer vector of its comparisons),
+ * FASTBP_LANES and FASTBP_NAME defined. */
+
+#define T FASTBP_T
+#define V FASTBP_V
+#define VI FASTBP_VI
+#define L FASTBP_LANES
+
+static inline V FASTBP_NAME(fastbp_load)(const T *p)
+{
+    V v;
+    memcpy(&v, p, sizeof v);  /* an unaligned load */
+    return v;
+}
+
+static inline void FASTBP_NAME(fastbp_store)(T *p, V v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+/* dY masked by out > 0 (or NaN) if relu, as the scalar 0 if o <= 0 else dy. */
+static inline __attribute__((always_inline)) V FASTBP_NAME(fastbp_grad)(
+        const T *dy, const T *o, const int relu)
+{
+    V g = FASTBP_NAME(fastbp_load)(dy);
+    if (relu) {
+        V zero = {0};
+        g = (V)((VI)g & ~(VI)(FASTBP_NAME(fastbp_load)(o) <= zero));
+    }
+    return g;
+}
+
+/* The lanes of v summed as a tree, in a fixed order: short dependency chains. */
+static inline __attribute__((always_inline)) T FASTBP_NAME(fastbp_lane_sum)(V v)
+{
+#if FASTBP_LANES == 8
+    return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+#else
+    return (v[0] + v[2]) + (v[1] + v[3]);
+#endif
+}
+
+static inline __attribute__((always_inline)) T FASTBP_NAME(fastbp_grad1)(
+        const T *dy, const T *o, const int relu)
+{
+    T g = *dy;
+    return relu && *o <= 0 ? 0 : g;
+}
+
+static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_rows_k)(
+        const T *dY, const T *out, const T *X, const T *W, T *dX, T *dW, T *db, T *gs,
+        ptrdiff_t rows, ptrdiff_t N, const int K, const int relu)
+{
+    ptrdiff_t i, c, j;
+    /* 1. db += Σ_i g_i, dW[j, :] += Σ_i X[i, j]·g_i; two vectors of columns at a time. */
+    for (c = 0; c + 2 * L <= N; c += 2 * L) {
+        V s0 = FASTBP_NAME(fastbp_load)(db + c), s1 = FASTBP_NAME(fastbp_load)(db + c + L);
+        V a00 = FASTBP_NAME(fastbp_load)(dW + c), a01 = FASTBP_NAME(fastbp_load)(dW + c + L);
+        V a10 = a00, a11 = a01, a20 = a00, a21 = a01;
+        if (K > 1) {
+            a10 = FASTBP_NAME(fastbp_load)(dW + N + c);
+            a11 = FASTBP_NAME(fastbp_load)(dW + N + c + L);
+        }
+        if (K > 2) {
+            a20 = FASTBP_NAME(fastbp_load)(dW + 2 * N + c);
+            a21 = FASTBP_NAME(fastbp_load)(dW + 2 * N + c + L);
+        }
+        for (i = 0; i < rows; i++) {
+            const T *dy = dY + i * N + c, *o = out + i * N + c;
+            V g0 = FASTBP_NAME(fastbp_grad)(dy, o, relu);
+            V g1 = FASTBP_NAME(fastbp_grad)(dy + L, o + L, relu);
+            T x0 = X[i * K];
+            if (relu && dX != NULL) {  /* kept for step 2, in L1 */
+                FASTBP_NAME(fastbp_store)(gs + i * N + c, g0);
+                FASTBP_NAME(fastbp_store)(gs + i * N + c + L, g1);
+            }
+            s0 += g0;
+            s1 += g1;
+            a00 += x0 * g0;
+            a01 += x0 * g1;
+            if (K > 1) {
+                T x1 = X[i * K + 1];
+                a10 += x1 * g0;
+                a11 += x1 * g1;
+            }
+            if (K > 2) {
+                T x2 = X[i * K + 2];
+                a20 += x2 * g0;
+                a21 += x2 * g1;
+            }
+        }
+        FASTBP_NAME(fastbp_store)(db + c, s0);
+        FASTBP_NAME(fastbp_store)(db + c + L, s1);
+        FASTBP_NAME(fastbp_store)(dW + c, a00);
+        FASTBP_NAME(fastbp_store)(dW + c + L, a01);
+        if (K > 1) {
+            FASTBP_NAME(fastbp_store)(dW + N + c, a10);
+            FASTBP_NAME(fastbp_store)(dW + N + c + L, a11);
+        }
+        if (K > 2) {
+            FASTBP_NAME(fastbp_store)(dW + 2 * N + c, a20);
+            FASTBP_NAME(fastbp_store)(dW + 2 * N + c + L, a21);
+        }
+    }
+    for (; c < N; c++) {  /* the last columns, one at a time, in the same order */
+        for (i = 0; i < rows; i++) {
+            T g = FASTBP_NAME(fastbp_grad1)(dY + i * N + c, out + i * N + c, relu);
+            db[c] += g;
+            for (j = 0; j < K; j++)
+                dW[j * N + c] += X[i * K + j] * g;
+        }
+    }
+    /* 2. dX[i, j] = g_i · W[j, :]: two vectors of partial sums per input, then the lanes
+     * and the last columns, in a fixed order. The block is in L1 by now. */
+    if (dX == NULL)
+        return;
+    for (i = 0; i < rows; i++) {
+        /* g from step 1 (with ReLU; its last columns are masked again) or dY itself. */
+        const T *dy = relu ? gs + i * N : dY + i * N, *o = out + i * N;
+        V zero = {0};
+        V p00 = zero, p01 = zero, p10 = zero, p11 = zero, p20 = zero, p21 = zero;
+        T r[3];
+        for (c = 0; c + 2 * L <= N; c += 2 * L) {
+            V g0 = FASTBP_NAME(fastbp_load)(dy + c);
+            V g1 = FASTBP_NAME(fastbp_load)(dy + c + L);
+            p00 += g0 * FASTBP_NAME(fastbp_load)(W + c);
+            p01 += g1 * FASTBP_NAME(fastbp_load)(W + c + L);
+            if (K > 1) {
+                p10 += g0 * FASTBP_NAME(fastbp_load)(W + N + c);
+                p11 += g1 * FASTBP_NAME(fastbp_load)(W + N + c + L);
+            }
+            if (K > 2) {
+                p20 += g0 * FASTBP_NAME(fastbp_load)(W + 2 * N + c);
+                p21 += g1 * FASTBP_NAME(fastbp_load)(W + 2 * N + c + L);
+            }
+        }
+        r[0] = FASTBP_NAME(fastbp_lane_sum)(p00 + p01);
+        r[1] = FASTBP_NAME(fastbp_lane_sum)(p10 + p11);
+        r[2] = FASTBP_NAME(fastbp_lane_sum)(p20 + p21);
+        for (; c < N; c++) {
+            T g = FASTBP_NAME(fastbp_grad1)(dY + i * N + c, o + c, relu);
+            for (j = 0; j < K; j++)
+                r[j] += g * W[j * N + c];
+        }
+        for (j = 0; j < K; j++)
+            dX[i * K + j] = r[j];
+    }
+}
+
+/* For rows of dvalues dY (rows × N), the layer's output (NULL: no ReLU) and inputs X
+ * (rows × k, 1 <= k <= 3), and weights W (k × N):
+ *     db += Σ_i g_i;  dW += Xᵀ·g;  dX := g·Wᵀ (unless dX is NULL),
+ * where g is dY masked by output > 0 (or NaN). The caller zeroes db and dW, then calls this
+ * on blocks of rows small enough for L1, in order. With ReLU and dX, gs (rows × N, not
+ * aliasing the rest) receives g, which step 2 reads back from L1 instead of masking again. */
+static void FASTBP_NAME(fastbp_thin_backward_rows)(
+        const T *dY, const T *out, const T *X, const T *W, T *dX, T *dW, T *db, T *gs,
+        ptrdiff_t rows, ptrdiff_t k, ptrdiff_t N)
+{
+    /* Each (k, relu) pair compiled on its own, with its sums in registers. */
+    if (out != NULL) {
+        if (k == 1)
+            FASTBP_NAME(fastbp_thin_rows_k)(dY, out, X, W, dX, dW, db, gs, rows, N, 1, 1);
+        else if (k == 2)
+            FASTBP_NAME(fastbp_thin_rows_k)(dY, out, X, W, dX, dW, db, gs, rows, N, 2, 1);
+        else
+            FASTBP_NAME(fastbp_thin_rows_k)(dY, out, X, W, dX, dW, db, gs, rows, N, 3, 1);
+    } else {
+        if (k == 1)
+            FASTBP_NAME(fastbp_thin_rows_k)(dY, dY, X, W, dX, dW, db, gs, rows, N, 1, 0);
+        else if (k == 2)
+            FASTBP_NAME(fastbp_thin_rows_k)(dY, dY, X, W, dX, dW, db, gs, rows, N, 2, 0);
+        else
+            FASTBP_NAME(fastbp_thin_rows_k)(dY, dY, X, W, dX, dW, db, gs, rows, N, 3, 0);
+    }
+}
+
+#undef T
+#undef V
+#undef VI
+#undef L

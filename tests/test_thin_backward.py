@@ -1,0 +1,100 @@
+"""The one-pass backward of layers with 1-3 inputs (fastbp/_thin_backward.h).
+
+It runs by default in float64 only (see THIN_BACKWARD_INPUTS_D in _kernels.pyx); here it is
+switched on in both dtypes and checked against the numpy reference, on widths that exercise
+its vector columns, its last columns one at a time, and its blocks of rows, and against the
+separate path (mask pass + BLAS), which it must agree with to rounding.
+"""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import fastbp
+from fastbp import reference as R
+from fastbp._validation import kernels_module
+
+# 1 and 5 neurons: no vector columns; 16, 64: whole ones; 17, 100: some left over;
+# 2048: one row a block (THIN_SCRATCH); 2049: past it, the separate path.
+WIDTHS = [1, 5, 16, 17, 64, 100, 2048, 2049]
+
+
+@pytest.fixture(params=["thin", "separate"])
+def path(request):
+    old = kernels_module._set_thin_backward_inputs(*((3, 3) if request.param == "thin"
+                                                     else (0, 0)))
+    try:
+        yield request.param
+    finally:
+        kernels_module._set_thin_backward_inputs(*old)
+
+
+def _case(n_samples, n_inputs, n_neurons, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_samples, n_inputs)).astype(dtype)
+    W = rng.standard_normal((n_inputs, n_neurons)).astype(dtype)
+    b = rng.standard_normal((1, n_neurons)).astype(dtype)
+    D = rng.standard_normal((n_samples, n_neurons)).astype(dtype)
+    return X, W, b, D
+
+
+def _tol(dtype):
+    return dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("n_neurons", WIDTHS)
+@pytest.mark.parametrize("n_inputs", [1, 2, 3])
+def test_layer_backward_matches_the_reference(path, dtype, n_inputs, n_neurons):
+    n_samples = 70 if n_neurons < 1000 else 9  # several blocks of rows, and a partial one
+    X, W, b, D = _case(n_samples, n_inputs, n_neurons, dtype)
+    for cls in (fastbp.DenseReLU, fastbp.Dense):
+        layer = cls(n_inputs, n_neurons, dtype=dtype)
+        layer.set_parameters(W, b)
+        layer.forward(X)
+        D_before = D.copy()
+        layer.backward(D)
+        assert_array_equal(D, D_before)  # the caller's dvalues are left alone
+        # The book's mask, taken from the layer's own output (float32 rounding of z must
+        # not move a value across 0 between the two).
+        dz = D.astype(np.float64)
+        if cls is fastbp.DenseReLU:
+            dz = R.relu_backward(dz, layer.output)
+        want = R.dense_backward(dz, X.astype(np.float64), W.astype(np.float64))
+        scale = np.abs(D).max() * max(1, n_samples, n_neurons) ** 0.5
+        for got, expected in zip((layer.dinputs, layer.dweights, layer.dbiases), want):
+            assert got.dtype == dtype
+            assert_allclose(got, expected, rtol=_tol(dtype)["rtol"],
+                            atol=_tol(dtype)["atol"] * scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_functional_and_layer_agree_bit_for_bit(path, dtype):
+    X, W, b, D = _case(300, 2, 64, dtype, seed=3)
+    layer = fastbp.DenseReLU(2, 64, dtype=dtype)
+    layer.set_parameters(W, b)
+    out = layer.forward(X)
+    layer.backward(D)
+    got = fastbp.dense_relu_backward(D, X, W, out)
+    for a, name in zip(got, ("dinputs", "dweights", "dbiases")):
+        assert_array_equal(a, getattr(layer, name), err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_nan_and_zero_outputs_mask_as_the_book_does(dtype):
+    # output <= 0 masks (the book's dinputs[inputs <= 0] = 0); a NaN output lets its
+    # gradient through; a NaN gradient under a masked output becomes 0.
+    old = kernels_module._set_thin_backward_inputs(3, 3)
+    try:
+        X, W, b, D = _case(40, 2, 19, dtype, seed=5)
+        out = np.maximum(X @ W + b, 0).astype(dtype)
+        out[0, :8] = np.nan
+        out[1, :] = 0
+        D[1, :] = np.nan
+        got = fastbp.dense_relu_backward(D, X, W, out)
+    finally:
+        kernels_module._set_thin_backward_inputs(*old)
+    dz = np.where(out <= 0, 0, D)  # NaN compares False: kept
+    assert_allclose(got[2], dz.sum(axis=0, keepdims=True), rtol=1e-4)
+    assert_allclose(got[1], X.T @ dz, rtol=1e-4, atol=1e-5)
+    assert np.isfinite(got[0][1:]).all()
