@@ -74,12 +74,11 @@ cdef extern from "_thin_backward.h":
                                      float *gs, Py_ssize_t rows, Py_ssize_t k,
                                      Py_ssize_t N) noexcept nogil
 
-# float64 only by default. Against the separate path, interleaved in one process
-# (BENCHMARKS.md, "Thin backward"): the spiral network's training epoch 1.06-1.08x faster in
-# both dtypes and the float64 layer step 0.99-1.10x, but the float32 layer step 0.88-0.96x,
-# where OpenBLAS's float32 products are cheap enough.
+# Against the separate path, interleaved in one process (BENCHMARKS.md, "Thin backward"):
+# the spiral network's training epoch is faster in both dtypes; the layer step alone is
+# even within the noise.
 cdef Py_ssize_t THIN_BACKWARD_INPUTS_D = 3 if FASTBP_THIN_BACKWARD else 0
-cdef Py_ssize_t THIN_BACKWARD_INPUTS_F = 0
+cdef Py_ssize_t THIN_BACKWARD_INPUTS_F = 3 if FASTBP_THIN_BACKWARD else 0
 
 # A block of the thin backward pass: its rows of dvalues and output fill 16 KiB of L1, and
 # its masked gradient fits a stack array of THIN_SCRATCH values (16 KiB of float64), as do

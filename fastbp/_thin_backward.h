@@ -11,11 +11,13 @@
  *      g kept in a scratch block by step 1.
  * gcc does not vectorize these register-blocked sums from plain loops (tried from Cython:
  * scalar code, 2-3x slower), so they are written with GCC/Clang vector extensions. They are
- * generic: SSE2 splits each 32-byte vector in two, AVX2 takes it whole.
+ * generic: SSE2 splits each 32-byte vector in two, AVX2 takes it whole; with FMA (the
+ * x86-64-v3 build) the products and sums are fused, and with AVX the lane sums of dX use
+ * horizontal adds. The two builds therefore agree here to rounding, not bit for bit.
  *
- * Every element of db and dW is summed over the rows in order, with the same mul-then-add
- * (the build turns FMA contraction off) whatever the blocking, so callers may split the rows
- * into blocks of any size and get the same bits. Nothing is checked here (see _kernels.pyx).
+ * Every element of db and dW is summed over the rows in order, with the same operations
+ * whatever the blocking, so callers may split the rows into blocks of any size and get the
+ * same bits (NetworkStep relies on it). Nothing is checked here (see _kernels.pyx).
  */
 #ifndef FASTBP_THIN_BACKWARD_H
 #define FASTBP_THIN_BACKWARD_H
@@ -26,10 +28,65 @@
 #if defined(__GNUC__) || defined(__clang__)
 #define FASTBP_THIN_BACKWARD 1
 
+#if defined(__AVX__) || defined(__FMA__)
+#include <immintrin.h>
+#endif
+
 typedef double fastbp_vd __attribute__((vector_size(32)));
 typedef long long fastbp_vdi __attribute__((vector_size(32)));
 typedef float fastbp_vf __attribute__((vector_size(32)));
 typedef int fastbp_vfi __attribute__((vector_size(32)));
+
+/* a·b + c: one rounding where the build has FMA (the x86-64-v3 build; the rest of the
+ * kernels are compiled without contraction, see setup.py), two elsewhere. Only these
+ * register-blocked sums use it: it halves their arithmetic, and they are no element-wise
+ * result that must match the baseline build bit for bit (tests/test_kernel_variants.py). */
+static inline fastbp_vd fastbp_madd_d(fastbp_vd a, fastbp_vd b, fastbp_vd c)
+{
+#if defined(__FMA__)
+    return (fastbp_vd)_mm256_fmadd_pd((__m256d)a, (__m256d)b, (__m256d)c);
+#else
+    return a * b + c;
+#endif
+}
+
+static inline fastbp_vf fastbp_madd_f(fastbp_vf a, fastbp_vf b, fastbp_vf c)
+{
+#if defined(__FMA__)
+    return (fastbp_vf)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+#else
+    return a * b + c;
+#endif
+}
+
+/* The lane sums of a and of b, into ra and rb, in a fixed order (AVX: with horizontal
+ * adds, three instructions for both; elsewhere a tree over the lanes). */
+static inline void fastbp_lane_sums_d(fastbp_vd a, fastbp_vd b, double *ra, double *rb)
+{
+#if defined(__AVX__)
+    __m256d t = _mm256_hadd_pd((__m256d)a, (__m256d)b);  /* a01 b01 a23 b23 */
+    __m128d u = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
+    *ra = _mm_cvtsd_f64(u);
+    *rb = _mm_cvtsd_f64(_mm_unpackhi_pd(u, u));
+#else
+    *ra = (a[0] + a[1]) + (a[2] + a[3]);
+    *rb = (b[0] + b[1]) + (b[2] + b[3]);
+#endif
+}
+
+static inline void fastbp_lane_sums_f(fastbp_vf a, fastbp_vf b, float *ra, float *rb)
+{
+#if defined(__AVX__)
+    __m256 t = _mm256_hadd_ps((__m256)a, (__m256)b);  /* a01 a23 b01 b23 | a45 a67 b45 b67 */
+    t = _mm256_hadd_ps(t, t);                          /* a0-3 b0-3 a0-3 b0-3 | a4-7 b4-7 .. */
+    __m128 u = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+    *ra = _mm_cvtss_f32(u);
+    *rb = _mm_cvtss_f32(_mm_shuffle_ps(u, u, 1));
+#else
+    *ra = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    *rb = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
+#endif
+}
 
 #define FASTBP_T double
 #define FASTBP_V fastbp_vd

@@ -19,6 +19,16 @@ static inline void FASTBP_NAME(fastbp_store)(T *p, V v)
     memcpy(p, &v, sizeof v);
 }
 
+static inline V FASTBP_NAME(fastbp_splat)(T x)
+{
+#if FASTBP_LANES == 8
+    V v = {x, x, x, x, x, x, x, x};  /* a broadcast (a loop of lane stores is not one) */
+#else
+    V v = {x, x, x, x};
+#endif
+    return v;
+}
+
 /* dY masked by out > 0 (or NaN) if relu, as the scalar 0 if o <= 0 else dy. */
 static inline __attribute__((always_inline)) V FASTBP_NAME(fastbp_grad)(
         const T *dy, const T *o, const int relu)
@@ -29,16 +39,6 @@ static inline __attribute__((always_inline)) V FASTBP_NAME(fastbp_grad)(
         g = (V)((VI)g & ~(VI)(FASTBP_NAME(fastbp_load)(o) <= zero));
     }
     return g;
-}
-
-/* The lanes of v summed as a tree, in a fixed order: short dependency chains. */
-static inline __attribute__((always_inline)) T FASTBP_NAME(fastbp_lane_sum)(V v)
-{
-#if FASTBP_LANES == 8
-    return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
-#else
-    return (v[0] + v[2]) + (v[1] + v[3]);
-#endif
 }
 
 static inline __attribute__((always_inline)) T FASTBP_NAME(fastbp_grad1)(
@@ -70,24 +70,24 @@ static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_rows_k
             const T *dy = dY + i * N + c, *o = out + i * N + c;
             V g0 = FASTBP_NAME(fastbp_grad)(dy, o, relu);
             V g1 = FASTBP_NAME(fastbp_grad)(dy + L, o + L, relu);
-            T x0 = X[i * K];
+            V x0 = FASTBP_NAME(fastbp_splat)(X[i * K]);
             if (relu && dX != NULL) {  /* kept for step 2, in L1 */
                 FASTBP_NAME(fastbp_store)(gs + i * N + c, g0);
                 FASTBP_NAME(fastbp_store)(gs + i * N + c + L, g1);
             }
             s0 += g0;
             s1 += g1;
-            a00 += x0 * g0;
-            a01 += x0 * g1;
+            a00 = FASTBP_NAME(fastbp_madd)(x0, g0, a00);
+            a01 = FASTBP_NAME(fastbp_madd)(x0, g1, a01);
             if (K > 1) {
-                T x1 = X[i * K + 1];
-                a10 += x1 * g0;
-                a11 += x1 * g1;
+                V x1 = FASTBP_NAME(fastbp_splat)(X[i * K + 1]);
+                a10 = FASTBP_NAME(fastbp_madd)(x1, g0, a10);
+                a11 = FASTBP_NAME(fastbp_madd)(x1, g1, a11);
             }
             if (K > 2) {
-                T x2 = X[i * K + 2];
-                a20 += x2 * g0;
-                a21 += x2 * g1;
+                V x2 = FASTBP_NAME(fastbp_splat)(X[i * K + 2]);
+                a20 = FASTBP_NAME(fastbp_madd)(x2, g0, a20);
+                a21 = FASTBP_NAME(fastbp_madd)(x2, g1, a21);
             }
         }
         FASTBP_NAME(fastbp_store)(db + c, s0);
@@ -124,20 +124,20 @@ static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_rows_k
         for (c = 0; c + 2 * L <= N; c += 2 * L) {
             V g0 = FASTBP_NAME(fastbp_load)(dy + c);
             V g1 = FASTBP_NAME(fastbp_load)(dy + c + L);
-            p00 += g0 * FASTBP_NAME(fastbp_load)(W + c);
-            p01 += g1 * FASTBP_NAME(fastbp_load)(W + c + L);
+            p00 = FASTBP_NAME(fastbp_madd)(g0, FASTBP_NAME(fastbp_load)(W + c), p00);
+            p01 = FASTBP_NAME(fastbp_madd)(g1, FASTBP_NAME(fastbp_load)(W + c + L), p01);
             if (K > 1) {
-                p10 += g0 * FASTBP_NAME(fastbp_load)(W + N + c);
-                p11 += g1 * FASTBP_NAME(fastbp_load)(W + N + c + L);
+                p10 = FASTBP_NAME(fastbp_madd)(g0, FASTBP_NAME(fastbp_load)(W + N + c), p10);
+                p11 = FASTBP_NAME(fastbp_madd)(g1, FASTBP_NAME(fastbp_load)(W + N + c + L), p11);
             }
             if (K > 2) {
-                p20 += g0 * FASTBP_NAME(fastbp_load)(W + 2 * N + c);
-                p21 += g1 * FASTBP_NAME(fastbp_load)(W + 2 * N + c + L);
+                p20 = FASTBP_NAME(fastbp_madd)(g0, FASTBP_NAME(fastbp_load)(W + 2 * N + c), p20);
+                p21 = FASTBP_NAME(fastbp_madd)(g1, FASTBP_NAME(fastbp_load)(W + 2 * N + c + L), p21);
             }
         }
-        r[0] = FASTBP_NAME(fastbp_lane_sum)(p00 + p01);
-        r[1] = FASTBP_NAME(fastbp_lane_sum)(p10 + p11);
-        r[2] = FASTBP_NAME(fastbp_lane_sum)(p20 + p21);
+        FASTBP_NAME(fastbp_lane_sums)(p00 + p01, p10 + p11, &r[0], &r[1]);
+        if (K > 2)
+            FASTBP_NAME(fastbp_lane_sums)(p20 + p21, p20 + p21, &r[2], &r[2]);
         for (; c < N; c++) {
             T g = FASTBP_NAME(fastbp_grad1)(dY + i * N + c, o + c, relu);
             for (j = 0; j < K; j++)

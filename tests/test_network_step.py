@@ -291,8 +291,8 @@ def compiled_pair(optimizer, dtype, sizes, regularize, relu=True):
     return [(model, model._network_step()[0]) for model in models]
 
 
-@pytest.fixture(params=[None, 0, "thin-backward"],
-                ids=["default-paths", "thin-loops-off", "thin-backward-both-dtypes"])
+@pytest.fixture(params=[None, 0, "thin-backward-off"],
+                ids=["default-paths", "thin-loops-off", "thin-backward-off"])
 def thin_setting(request):
     from fastbp._validation import kernels_module
     if request.param is None:  # the build's own THIN_INPUTS
@@ -300,10 +300,10 @@ def thin_setting(request):
         kernels_module._set_thin_inputs(current)
         yield current
         return
-    if request.param == "thin-backward":  # the one-pass thin backward in float32 too
+    if request.param == "thin-backward-off":  # the separate backward path for 1-3 inputs
         current = kernels_module._set_thin_inputs(0)
         kernels_module._set_thin_inputs(current)
-        old = kernels_module._set_thin_backward_inputs(3, 3)
+        old = kernels_module._set_thin_backward_inputs(0, 0)
         try:
             yield current
         finally:

@@ -1,9 +1,8 @@
 """The one-pass backward of layers with 1-3 inputs (fastbp/_thin_backward.h).
 
-It runs by default in float64 only (see THIN_BACKWARD_INPUTS_D in _kernels.pyx); here it is
-switched on in both dtypes and checked against the numpy reference, on widths that exercise
-its vector columns, its last columns one at a time, and its blocks of rows, and against the
-separate path (mask pass + BLAS), which it must agree with to rounding.
+It is on by default (THIN_BACKWARD_INPUTS_D/_F in _kernels.pyx); here it is switched on and
+off explicitly and both paths are checked against the numpy reference, on widths that
+exercise its vector columns, its last columns one at a time, and its blocks of rows.
 """
 
 import numpy as np
