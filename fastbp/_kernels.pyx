@@ -77,6 +77,18 @@ cdef extern from "_thin_backward.h":
 # Against the separate path, interleaved in one process (BENCHMARKS.md, "Thin backward"):
 # the spiral network's training epoch is faster in both dtypes; the layer step alone is
 # even within the noise.
+    void fastbp_thin_output_forward_d(const double *A, const double *B, const double *bias,
+                                      double *out, Py_ssize_t rows, Py_ssize_t n,
+                                      Py_ssize_t k, bint relu) noexcept nogil
+    void fastbp_thin_output_forward_f(const float *A, const float *B, const float *bias,
+                                      float *out, Py_ssize_t rows, Py_ssize_t n,
+                                      Py_ssize_t k, bint relu) noexcept nogil
+
+# The forward product of a layer with at most this many neurons (at most 3: the spiral's
+# 64→3) runs as dot products in vector lanes (fastbp_thin_output_forward), with the bias and
+# ReLU applied as each output is made, instead of OpenBLAS followed by an epilogue pass.
+cdef Py_ssize_t THIN_OUTPUT_NEURONS = 3 if FASTBP_THIN_BACKWARD else 0
+
 cdef Py_ssize_t THIN_BACKWARD_INPUTS_D = 3 if FASTBP_THIN_BACKWARD else 0
 cdef Py_ssize_t THIN_BACKWARD_INPUTS_F = 3 if FASTBP_THIN_BACKWARD else 0
 
@@ -316,11 +328,30 @@ cdef void dense_forward_ptr(const floating *X, const floating *W, const floating
     if n_inputs != 0 and (n_inputs <= THIN_INPUTS or _is_small(n_samples, n_neurons, n_inputs)):
         for i in range(n_samples):
             _dense_row(X + i * n_inputs, W, b, out + i * n_neurons, n_inputs, n_neurons, relu)
+    elif n_inputs != 0 and n_neurons <= THIN_OUTPUT_NEURONS and n_neurons <= 3 \
+            and n_inputs <= THIN_TRANSPOSE_MAX:
+        _thin_output_forward(X, W, b, out, n_samples, n_inputs, n_neurons, relu)
     else:
         gemm(False, False, <int> n_samples, <int> n_neurons, <int> n_inputs,
              <floating> 1, X, <int> n_inputs, W, <int> n_neurons,
              <floating> 0, out, <int> n_neurons)
         _bias_relu_rows(out, b, n_samples, n_neurons, relu)
+
+
+cdef void _thin_output_forward(const floating *X, const floating *W, const floating *b,
+                               floating *out, Py_ssize_t n_samples, Py_ssize_t n_inputs,
+                               Py_ssize_t n_neurons, bint relu) noexcept nogil:
+    # out := X·W + b (then ReLU) for W with 1-3 columns and at most THIN_TRANSPOSE_MAX rows:
+    # Wᵀ is copied to the stack so that each output is a dot product of contiguous rows.
+    cdef Py_ssize_t j, k
+    cdef floating wt[3 * THIN_TRANSPOSE_MAX]
+    for j in range(n_neurons):
+        for k in range(n_inputs):
+            wt[j * n_inputs + k] = W[k * n_neurons + j]
+    if floating is double:
+        fastbp_thin_output_forward_d(X, wt, b, out, n_samples, n_inputs, n_neurons, relu)
+    else:
+        fastbp_thin_output_forward_f(X, wt, b, out, n_samples, n_inputs, n_neurons, relu)
 
 
 cdef void relu_forward_kernel(const floating[:, ::1] X, floating[:, ::1] out) noexcept nogil:
@@ -427,6 +458,30 @@ cdef inline bint _thin_dinputs_path(Py_ssize_t n_samples, Py_ssize_t n_inputs,
             and n_neurons <= THIN_INPUTS and n_neurons <= 3 and n_inputs <= THIN_TRANSPOSE_MAX)
 
 
+cdef void _thin_output_dweights(const floating *dZ, const floating *X, floating *dW,
+                                Py_ssize_t n_samples, Py_ssize_t n_inputs,
+                                Py_ssize_t n_neurons) noexcept nogil:
+    # dW := Xᵀ·dZ for dZ with 1-3 columns: the sums of _thin_backward.h with the roles of
+    # its operands swapped (each row of X is a "gradient", each row of dZ its 1-3
+    # "inputs"), into dWᵀ on the stack, then transposed. (Its column sums of X go unused.)
+    cdef Py_ssize_t i = 0, j, k, rows, block = _thin_block_rows(n_inputs, sizeof(floating))
+    cdef floating dwt[3 * THIN_TRANSPOSE_MAX]
+    cdef floating unused[THIN_TRANSPOSE_MAX]
+    for k in range(n_neurons * n_inputs):
+        dwt[k] = 0
+    for k in range(n_inputs):
+        unused[k] = 0
+    while i < n_samples:
+        rows = block if block < n_samples - i else n_samples - i
+        _thin_backward_rows(X + i * n_inputs, <const floating *> NULL, dZ + i * n_neurons,
+                            <const floating *> NULL, <floating *> NULL, dwt, unused,
+                            <floating *> NULL, rows, n_neurons, n_inputs)
+        i += rows
+    for k in range(n_inputs):
+        for j in range(n_neurons):
+            dW[k * n_neurons + j] = dwt[j * n_inputs + k]
+
+
 cdef void dweights_kernel(const floating[:, ::1] dZ, const floating[:, ::1] X,
                           floating[:, ::1] dW) noexcept nogil:
     """dW := Xᵀ·dZ."""
@@ -445,7 +500,10 @@ cdef void dweights_ptr(const floating *dZ, const floating *X, floating *dW,
     cdef Py_ssize_t i, j, k
     if n_inputs == 0 or n_neurons == 0:
         return
-    if _is_small(n_inputs, n_neurons, n_samples):
+    if (n_samples != 0 and n_neurons <= THIN_OUTPUT_NEURONS and n_neurons <= 3
+            and n_inputs <= THIN_TRANSPOSE_MAX and not _is_small(n_inputs, n_neurons, n_samples)):
+        _thin_output_dweights(dZ, X, dW, n_samples, n_inputs, n_neurons)
+    elif _is_small(n_inputs, n_neurons, n_samples):
         # dW is small enough to stay in L1 while every sample adds its outer product.
         for k in range(n_inputs * n_neurons):
             dW[k] = 0
@@ -781,6 +839,16 @@ def _set_thin_backward_inputs(Py_ssize_t n_float64, Py_ssize_t n_float32):
     old = (THIN_BACKWARD_INPUTS_D, THIN_BACKWARD_INPUTS_F)
     THIN_BACKWARD_INPUTS_D = n_float64 if FASTBP_THIN_BACKWARD else 0
     THIN_BACKWARD_INPUTS_F = n_float32 if FASTBP_THIN_BACKWARD else 0
+    return old
+
+
+def _set_thin_outputs(Py_ssize_t n):
+    """Set THIN_OUTPUT_NEURONS (the dot-product forward for layers with that many neurons or
+    fewer, at most 3) and return the old value. For benchmarks and tests; stays 0 in a build
+    without vector extensions."""
+    global THIN_OUTPUT_NEURONS
+    old = THIN_OUTPUT_NEURONS
+    THIN_OUTPUT_NEURONS = n if FASTBP_THIN_BACKWARD else 0
     return old
 
 

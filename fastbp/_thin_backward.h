@@ -121,6 +121,10 @@ static void fastbp_thin_backward_rows_d(const double *dY, const double *out, con
 static void fastbp_thin_backward_rows_f(const float *dY, const float *out, const float *X,
         const float *W, float *dX, float *dW, float *db, float *gs, ptrdiff_t rows,
         ptrdiff_t k, ptrdiff_t N) {}
+static void fastbp_thin_output_forward_d(const double *A, const double *B, const double *bias,
+        double *out, ptrdiff_t rows, ptrdiff_t n, ptrdiff_t k, int relu) {}
+static void fastbp_thin_output_forward_f(const float *A, const float *B, const float *bias,
+        float *out, ptrdiff_t rows, ptrdiff_t n, ptrdiff_t k, int relu) {}
 #endif
 
 #endif

@@ -148,6 +148,70 @@ static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_rows_k
     }
 }
 
+static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_output_rows_k)(
+        const T *A, const T *B, const T *bias, T *out, ptrdiff_t rows, ptrdiff_t n,
+        const int K, const int relu)
+{
+    ptrdiff_t i, c, j;
+    V zero = {0};
+    for (i = 0; i < rows; i++) {
+        const T *a = A + i * n;
+        V p00 = zero, p01 = zero, p10 = zero, p11 = zero, p20 = zero, p21 = zero;
+        T r[3];
+        for (c = 0; c + 2 * L <= n; c += 2 * L) {
+            V a0 = FASTBP_NAME(fastbp_load)(a + c);
+            V a1 = FASTBP_NAME(fastbp_load)(a + c + L);
+            p00 = FASTBP_NAME(fastbp_madd)(a0, FASTBP_NAME(fastbp_load)(B + c), p00);
+            p01 = FASTBP_NAME(fastbp_madd)(a1, FASTBP_NAME(fastbp_load)(B + c + L), p01);
+            if (K > 1) {
+                p10 = FASTBP_NAME(fastbp_madd)(a0, FASTBP_NAME(fastbp_load)(B + n + c), p10);
+                p11 = FASTBP_NAME(fastbp_madd)(a1, FASTBP_NAME(fastbp_load)(B + n + c + L),
+                                               p11);
+            }
+            if (K > 2) {
+                p20 = FASTBP_NAME(fastbp_madd)(a0, FASTBP_NAME(fastbp_load)(B + 2 * n + c),
+                                               p20);
+                p21 = FASTBP_NAME(fastbp_madd)(a1, FASTBP_NAME(fastbp_load)(B + 2 * n + c + L),
+                                               p21);
+            }
+        }
+        FASTBP_NAME(fastbp_lane_sums)(p00 + p01, p10 + p11, &r[0], &r[1]);
+        if (K > 2)
+            FASTBP_NAME(fastbp_lane_sums)(p20 + p21, p20 + p21, &r[2], &r[2]);
+        for (; c < n; c++)
+            for (j = 0; j < K; j++)
+                r[j] += a[c] * B[j * n + c];
+        for (j = 0; j < K; j++) {
+            T v = r[j] + bias[j];
+            out[i * K + j] = relu && v < 0 ? 0 : v;
+        }
+    }
+}
+
+/* out := A·Bᵀ + bias, then max(out, 0) (NaN kept) if relu: the forward pass of a layer with
+ * k <= 3 neurons, A its inputs (rows × n) and B its weights transposed (k × n). Each
+ * output is one dot product over the inputs, in vector lanes as dX above. */
+static void FASTBP_NAME(fastbp_thin_output_forward)(
+        const T *A, const T *B, const T *bias, T *out, ptrdiff_t rows, ptrdiff_t n,
+        ptrdiff_t k, int relu)
+{
+    if (relu) {
+        if (k == 1)
+            FASTBP_NAME(fastbp_thin_output_rows_k)(A, B, bias, out, rows, n, 1, 1);
+        else if (k == 2)
+            FASTBP_NAME(fastbp_thin_output_rows_k)(A, B, bias, out, rows, n, 2, 1);
+        else
+            FASTBP_NAME(fastbp_thin_output_rows_k)(A, B, bias, out, rows, n, 3, 1);
+    } else {
+        if (k == 1)
+            FASTBP_NAME(fastbp_thin_output_rows_k)(A, B, bias, out, rows, n, 1, 0);
+        else if (k == 2)
+            FASTBP_NAME(fastbp_thin_output_rows_k)(A, B, bias, out, rows, n, 2, 0);
+        else
+            FASTBP_NAME(fastbp_thin_output_rows_k)(A, B, bias, out, rows, n, 3, 0);
+    }
+}
+
 /* For rows of dvalues dY (rows × N), the layer's output (NULL: no ReLU) and inputs X
  * (rows × k, 1 <= k <= 3), and weights W (k × N):
  *     db += Σ_i g_i;  dW += Xᵀ·g;  dX := g·Wᵀ (unless dX is NULL),

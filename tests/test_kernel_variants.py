@@ -4,8 +4,9 @@ fastbp imports one of them (fastbp._validation.kernels_module); the rest of the 
 that one through the public API. Here both are called directly on the same data. Both are
 compiled without FMA contraction, so elementwise results and the small-product loops agree
 bit for bit; BLAS products go through the same BLAS call in both. The one exception is the
-one-pass backward of layers with 1-3 inputs (_thin_backward.h), whose register-blocked sums
-use FMA where the build has it: the two builds agree there to rounding.
+one-pass backward of layers with 1-3 inputs and the forward product and dW of layers with 1-3
+neurons (_thin_backward.h), whose register-blocked sums use FMA where the build has it: the
+two builds agree there to rounding.
 """
 
 import importlib
@@ -39,12 +40,14 @@ def thin_inputs(request):
     # The one-pass thin backward uses FMA in the x86-64-v3 build only: it is compared to a
     # tolerance below, and kept out of the bit-for-bit comparison.
     old_backward = [m._set_thin_backward_inputs(0, 0) for m in modules]
+    old_outputs = [m._set_thin_outputs(0) for m in modules]  # the same, for 1-3 neurons
     try:
         yield request.param
     finally:
-        for m, value, pair in zip(modules, old, old_backward):
+        for m, value, pair, outputs in zip(modules, old, old_backward, old_outputs):
             m._set_thin_inputs(value)
             m._set_thin_backward_inputs(*pair)
+            m._set_thin_outputs(outputs)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -80,11 +83,13 @@ def test_builds_agree(shape, dtype, thin_inputs):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(1, 1, 1), (5, 3, 7), (300, 2, 64), (40, 3, 33), (70, 1, 100)],
+@pytest.mark.parametrize("shape", [(1, 1, 1), (5, 3, 7), (300, 2, 64), (40, 3, 33), (70, 1, 100),
+                                   (300, 64, 3), (33, 70, 2), (20, 1000, 1)],
                          ids=lambda s: "x".join(map(str, s)))
-def test_builds_agree_on_the_thin_backward_to_rounding(shape, dtype):
+def test_builds_agree_on_the_thin_paths_to_rounding(shape, dtype):
     modules = (_validation._baseline_kernels, avx2)
     old = [m._set_thin_backward_inputs(3, 3) for m in modules]
+    old_outputs = [m._set_thin_outputs(3) for m in modules]
     try:
         n, i, o = shape
         rng = np.random.default_rng(sum(shape))
@@ -100,10 +105,13 @@ def test_builds_agree_on_the_thin_backward_to_rounding(shape, dtype):
             k.dense_relu_backward(dY, X, W, out, *relu)
             plain = [np.empty((n, i), dtype), np.empty((i, o), dtype), np.empty((1, o), dtype)]
             k.dense_backward(dY, X, W, *plain)
-            results.append(relu[1:] + plain)
+            forward = np.empty((n, o), dtype)
+            k.dense_forward(X, W, np.full((1, o), 0.5, dtype), forward, True)
+            results.append(relu[1:] + plain + [forward])
     finally:
-        for m, pair in zip(modules, old):
+        for m, pair, outputs in zip(modules, old, old_outputs):
             m._set_thin_backward_inputs(*pair)
+            m._set_thin_outputs(outputs)
     rtol = 1e-12 if dtype == np.float64 else 1e-5
     for a, b_ in zip(*results):
         scale = np.abs(a).max(initial=1.0)

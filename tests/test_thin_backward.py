@@ -97,3 +97,58 @@ def test_nan_and_zero_outputs_mask_as_the_book_does(dtype):
     assert_allclose(got[2], dz.sum(axis=0, keepdims=True), rtol=1e-4)
     assert_allclose(got[1], X.T @ dz, rtol=1e-4, atol=1e-5)
     assert np.isfinite(got[0][1:]).all()
+
+
+# The other thin side: layers with 1-3 neurons (the spiral's 64→3), whose forward product and
+# dW run as dot products and register-blocked sums (THIN_OUTPUT_NEURONS) instead of OpenBLAS.
+# 5-100 inputs: vector columns and leftovers; 1024: the largest Wᵀ on the stack; 1025: BLAS.
+INPUT_WIDTHS = [5, 16, 17, 64, 100, 1024, 1025]
+
+
+@pytest.fixture(params=["thin", "blas"])
+def output_path(request):
+    old = kernels_module._set_thin_outputs(3 if request.param == "thin" else 0)
+    try:
+        yield request.param
+    finally:
+        kernels_module._set_thin_outputs(old)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("n_inputs", INPUT_WIDTHS)
+@pytest.mark.parametrize("n_neurons", [1, 2, 3])
+def test_thin_output_layer_matches_the_reference(output_path, dtype, n_neurons, n_inputs):
+    n_samples = 70
+    X, W, b, D = _case(n_samples, n_inputs, n_neurons, dtype, seed=n_inputs)
+    X[3, :] = 0  # a row whose outputs are the biases alone
+    for cls in (fastbp.DenseReLU, fastbp.Dense):
+        layer = cls(n_inputs, n_neurons, dtype=dtype)
+        layer.set_parameters(W, b)
+        out = layer.forward(X)
+        z = R.dense_forward(X.astype(np.float64), W.astype(np.float64), b.astype(np.float64))
+        expected = R.relu_forward(z) if cls is fastbp.DenseReLU else z
+        scale = np.abs(X).max() * np.abs(W).max() * n_inputs ** 0.5
+        assert_allclose(out, expected, rtol=_tol(dtype)["rtol"],
+                        atol=_tol(dtype)["atol"] * scale)
+        layer.backward(D)
+        dz = D.astype(np.float64)
+        if cls is fastbp.DenseReLU:
+            dz = R.relu_backward(dz, layer.output)
+        want = R.dense_backward(dz, X.astype(np.float64), W.astype(np.float64))
+        scale = np.abs(D).max() * np.abs(X).max() * n_samples ** 0.5
+        for got, expected in zip((layer.dinputs, layer.dweights, layer.dbiases), want):
+            assert_allclose(got, expected, rtol=_tol(dtype)["rtol"],
+                            atol=_tol(dtype)["atol"] * scale)
+
+
+def test_thin_output_forward_keeps_nan_and_clips_negatives():
+    # 40×64 @ 64×2: large enough for the thin-output path (not the small-product loops).
+    X = np.ones((40, 64))
+    X[0, 5] = np.nan
+    X[1, :] = -1.0
+    W = np.ones((64, 2))
+    b = np.zeros((1, 2))
+    out = fastbp.dense_relu_forward(X, W, b)
+    assert np.isnan(out[0]).all()  # np.maximum(0, nan) is nan, as in the book
+    assert_array_equal(out[1], [0.0, 0.0])
+    assert_array_equal(out[2:], 64.0)
