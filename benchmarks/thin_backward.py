@@ -2,7 +2,7 @@
 
     python benchmarks/thin_backward.py [--rounds 21] [--epochs 2000]
 
-fastbp/_thin_backward.h computes a thin layer's db, dW and dX in one blocked pass; the
+fastbp/_thin_kernels.h computes a thin layer's db, dW and dX in one blocked pass; the
 separate path masks into dz, sums, then calls OpenBLAS twice. This script switches between
 the two (``_set_thin_backward_inputs``) round by round, the order flipping every round, and
 prints the median times and the median of the paired ratios separate / one-pass (above 1,

@@ -17,6 +17,12 @@ Design
 * ReLU is ``x < 0 ? 0 : x``: a select, not a branch, and it keeps NaN as np.maximum(0, x) does.
   Its backward zeroes the gradient where the input is ``<= 0``, as the book's
   ``dinputs[inputs <= 0] = 0`` does, so a NaN input lets its gradient through.
+* Thin layers, with 1-3 inputs (the spiral's 2→64) or 1-3 neurons (its 64→3), take
+  register-blocked kernels written in C with GCC/Clang vector extensions
+  (``_thin_kernels.h``): a one-pass backward that never stores the masked gradient, and a
+  dot-product forward and dW. gcc does not vectorize those sums from Cython loops. With FMA
+  (the x86-64-v3 build) they fuse multiply and add, so there the two builds agree to
+  rounding, not bit for bit; everything else is compiled without contraction.
 * The memoryview kernels are thin wrappers over ``*_ptr`` kernels that take data pointers
   and shapes; the functional API's fast path (fastbp/_fastcheck.pyx) calls those directly,
   through the capsule of ``_functional_kernels()``, to skip acquiring memoryviews.
@@ -61,10 +67,10 @@ cdef extern from *:
 cdef Py_ssize_t THIN_INPUTS = FASTBP_THIN_INPUTS
 
 # The backward pass of a layer with at most this many inputs (and at most 3) runs as one
-# blocked pass (_thin_backward.h): dz is never stored, and each block of rows is read from L2
+# blocked pass (_thin_kernels.h): dz is never stored, and each block of rows is read from L2
 # once, where the separate path writes dz and reads it back for two BLAS products.
-cdef extern from "_thin_backward.h":
-    const bint FASTBP_THIN_BACKWARD
+cdef extern from "_thin_kernels.h":
+    const bint FASTBP_THIN_KERNELS
     void fastbp_thin_backward_rows_d(const double *dY, const double *out, const double *X,
                                      const double *W, double *dX, double *dW, double *db,
                                      double *gs, Py_ssize_t rows, Py_ssize_t k,
@@ -87,10 +93,10 @@ cdef extern from "_thin_backward.h":
 # The forward product of a layer with at most this many neurons (at most 3: the spiral's
 # 64→3) runs as dot products in vector lanes (fastbp_thin_output_forward), with the bias and
 # ReLU applied as each output is made, instead of OpenBLAS followed by an epilogue pass.
-cdef Py_ssize_t THIN_OUTPUT_NEURONS = 3 if FASTBP_THIN_BACKWARD else 0
+cdef Py_ssize_t THIN_OUTPUT_NEURONS = 3 if FASTBP_THIN_KERNELS else 0
 
-cdef Py_ssize_t THIN_BACKWARD_INPUTS_D = 3 if FASTBP_THIN_BACKWARD else 0
-cdef Py_ssize_t THIN_BACKWARD_INPUTS_F = 3 if FASTBP_THIN_BACKWARD else 0
+cdef Py_ssize_t THIN_BACKWARD_INPUTS_D = 3 if FASTBP_THIN_KERNELS else 0
+cdef Py_ssize_t THIN_BACKWARD_INPUTS_F = 3 if FASTBP_THIN_KERNELS else 0
 
 # A block of the thin backward pass: its rows of dvalues and output fill 16 KiB of L1, and
 # its masked gradient fits a stack array of THIN_SCRATCH values (16 KiB of float64), as do
@@ -461,7 +467,7 @@ cdef inline bint _thin_dinputs_path(Py_ssize_t n_samples, Py_ssize_t n_inputs,
 cdef void _thin_output_dweights(const floating *dZ, const floating *X, floating *dW,
                                 Py_ssize_t n_samples, Py_ssize_t n_inputs,
                                 Py_ssize_t n_neurons) noexcept nogil:
-    # dW := Xᵀ·dZ for dZ with 1-3 columns: the sums of _thin_backward.h with the roles of
+    # dW := Xᵀ·dZ for dZ with 1-3 columns: the sums of _thin_kernels.h with the roles of
     # its operands swapped (each row of X is a "gradient", each row of dZ its 1-3
     # "inputs"), into dWᵀ on the stack, then transposed. (Its column sums of X go unused.)
     cdef Py_ssize_t i = 0, j, k, rows, block = _thin_block_rows(n_inputs, sizeof(floating))
@@ -837,8 +843,8 @@ def _set_thin_backward_inputs(Py_ssize_t n_float64, Py_ssize_t n_float32):
     0 in a build without vector extensions."""
     global THIN_BACKWARD_INPUTS_D, THIN_BACKWARD_INPUTS_F
     old = (THIN_BACKWARD_INPUTS_D, THIN_BACKWARD_INPUTS_F)
-    THIN_BACKWARD_INPUTS_D = n_float64 if FASTBP_THIN_BACKWARD else 0
-    THIN_BACKWARD_INPUTS_F = n_float32 if FASTBP_THIN_BACKWARD else 0
+    THIN_BACKWARD_INPUTS_D = n_float64 if FASTBP_THIN_KERNELS else 0
+    THIN_BACKWARD_INPUTS_F = n_float32 if FASTBP_THIN_KERNELS else 0
     return old
 
 
@@ -848,7 +854,7 @@ def _set_thin_outputs(Py_ssize_t n):
     without vector extensions."""
     global THIN_OUTPUT_NEURONS
     old = THIN_OUTPUT_NEURONS
-    THIN_OUTPUT_NEURONS = n if FASTBP_THIN_BACKWARD else 0
+    THIN_OUTPUT_NEURONS = n if FASTBP_THIN_KERNELS else 0
     return old
 
 

@@ -5,7 +5,7 @@ that one through the public API. Here both are called directly on the same data.
 compiled without FMA contraction, so elementwise results and the small-product loops agree
 bit for bit; BLAS products go through the same BLAS call in both. The one exception is the
 one-pass backward of layers with 1-3 inputs and the forward product and dW of layers with 1-3
-neurons (_thin_backward.h), whose register-blocked sums use FMA where the build has it: the
+neurons (_thin_kernels.h), whose register-blocked sums use FMA where the build has it: the
 two builds agree there to rounding.
 """
 

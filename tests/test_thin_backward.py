@@ -1,4 +1,4 @@
-"""The one-pass backward of layers with 1-3 inputs (fastbp/_thin_backward.h).
+"""The one-pass backward of layers with 1-3 inputs (fastbp/_thin_kernels.h).
 
 It is on by default (THIN_BACKWARD_INPUTS_D/_F in _kernels.pyx); here it is switched on and
 off explicitly and both paths are checked against the numpy reference, on widths that

@@ -1,4 +1,4 @@
-/* The body of _thin_backward.h, included once per dtype with FASTBP_T (the element type),
+/* The body of _thin_kernels.h, included once per dtype with FASTBP_T (the element type),
  * FASTBP_V (a 32-byte vector of it), FASTBP_VI (the integer vector of its comparisons),
  * FASTBP_LANES and FASTBP_NAME defined. */
 

@@ -1,4 +1,9 @@
-/* The backward pass of a dense layer with 1-3 inputs (the spiral's 2→64), in one pass.
+/* Kernels for thin dense layers: 1-3 inputs (the spiral's 2→64) or 1-3 neurons (its 64→3).
+ *
+ * fastbp_thin_backward_rows: the backward pass of a layer with 1-3 inputs, in one pass.
+ * fastbp_thin_output_forward: the forward product of a layer with 1-3 neurons, as dot
+ * products with the bias and ReLU applied as each output is made; its dW is the first
+ * function's sums with the operands' roles swapped (_kernels.pyx, _thin_output_dweights).
  *
  * Design: for a thin layer the products of the backward pass are cheaper than moving its
  * output-sized arrays: the separate path (ReLU mask into dz, then OpenBLAS for dW and dX)
@@ -19,14 +24,14 @@
  * whatever the blocking, so callers may split the rows into blocks of any size and get the
  * same bits (NetworkStep relies on it). Nothing is checked here (see _kernels.pyx).
  */
-#ifndef FASTBP_THIN_BACKWARD_H
-#define FASTBP_THIN_BACKWARD_H
+#ifndef FASTBP_THIN_KERNELS_H
+#define FASTBP_THIN_KERNELS_H
 
 #include <stddef.h>
 #include <string.h>
 
 #if defined(__GNUC__) || defined(__clang__)
-#define FASTBP_THIN_BACKWARD 1
+#define FASTBP_THIN_KERNELS 1
 
 #if defined(__AVX__) || defined(__FMA__)
 #include <immintrin.h>
@@ -93,7 +98,7 @@ static inline void fastbp_lane_sums_f(fastbp_vf a, fastbp_vf b, float *ra, float
 #define FASTBP_VI fastbp_vdi
 #define FASTBP_LANES 4
 #define FASTBP_NAME(name) name##_d
-#include "_thin_backward_body.h"
+#include "_thin_kernels_body.h"
 #undef FASTBP_T
 #undef FASTBP_V
 #undef FASTBP_VI
@@ -105,7 +110,7 @@ static inline void fastbp_lane_sums_f(fastbp_vf a, fastbp_vf b, float *ra, float
 #define FASTBP_VI fastbp_vfi
 #define FASTBP_LANES 8
 #define FASTBP_NAME(name) name##_f
-#include "_thin_backward_body.h"
+#include "_thin_kernels_body.h"
 #undef FASTBP_T
 #undef FASTBP_V
 #undef FASTBP_VI
@@ -114,7 +119,7 @@ static inline void fastbp_lane_sums_f(fastbp_vf a, fastbp_vf b, float *ra, float
 
 #else
 /* No vector extensions: the kernels take their separate path (see _kernels.pyx). */
-#define FASTBP_THIN_BACKWARD 0
+#define FASTBP_THIN_KERNELS 0
 static void fastbp_thin_backward_rows_d(const double *dY, const double *out, const double *X,
         const double *W, double *dX, double *dW, double *db, double *gs, ptrdiff_t rows,
         ptrdiff_t k, ptrdiff_t N) {}
