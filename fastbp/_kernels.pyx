@@ -711,7 +711,16 @@ cdef void thin_dinputs_thin_backward_kernel(
     cdef floating scratch[THIN_SCRATCH]
     cdef floating gs[THIN_SCRATCH]
     cdef const floating *w = &W[0, 0]
-    cdef floating *dX = &dX_below[0, 0] if dinputs else NULL
+    cdef floating *dX
+    if FASTBP_CHECKED_BUILD and not (_has_shape(W, n_inputs, n_neurons)
+                                     and _has_shape(output, n_samples, n_inputs)
+                                     and _has_shape(X_below, n_samples, k)
+                                     and _has_shape(W_below, k, n_inputs)
+                                     and (not dinputs or _has_shape(dX_below, n_samples, k))
+                                     and _has_shape(dW_below, k, n_inputs)
+                                     and _has_shape(db_below, 1, n_inputs)):
+        return
+    dX = &dX_below[0, 0] if dinputs else NULL
     for j in range(n_neurons):
         for r in range(n_inputs):
             wt[j * n_inputs + r] = w[r * n_neurons + j]
