@@ -48,6 +48,7 @@ def main(rounds=15):
         step.forward()
         step.backward(0.0, 0.0, 0.0, 0.0)
 
+    grads = [np.empty((1, 1)) for _ in range(3)]
     cases = {
         "dense_forward 1x1": lambda: fastbp.dense_forward(one, one, one),
         "dense_forward 1x1, out=": lambda: fastbp.dense_forward(one, one, one, out=out),
@@ -56,6 +57,8 @@ def main(rounds=15):
         "relu_backward 1x1": lambda: fastbp.relu_backward(one, one),
         "dense_backward 1x1": lambda: fastbp.dense_backward(one, one, one),
         "dense_relu_backward 1x1": lambda: fastbp.dense_relu_backward(one, one, one, one),
+        "dense_relu_backward 1x1, buffers": lambda: fastbp.dense_relu_backward(
+            one, one, one, one, dinputs=grads[0], dweights=grads[1], dbiases=grads[2]),
         "spiral layer step": layer_step,
         "its bound kernels": kernel_step,
     }

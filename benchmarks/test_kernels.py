@@ -1,5 +1,8 @@
 """pytest-benchmark suite: every kernel, fused and unfused, fastbp beside the reference.
 
+On the thin sizes (300, 2→64 and 300, 64→3) a third entry, ``fastbp-no-thin``, runs fastbp
+with its thin-layer kernels switched off (the separate mask pass, OpenBLAS and epilogue).
+
 Run with ``pytest benchmarks/`` (outside the default test run: timings on a shared
 machine are no pass/fail material). Each group is one kernel at one size and dtype, and
 holds the book-style numpy reference and fastbp; compare within a group, in one run.
@@ -65,24 +68,45 @@ SIZE_IDS = [f"{s}x{i}x{n}" for s, i, n in DEFAULT_SIZES]
 DTYPES = [np.float64, np.float32]
 
 
-@pytest.mark.parametrize("impl", ["reference", "fastbp"])
+@pytest.fixture
+def thin_kernels(request):
+    """"fastbp-no-thin": fastbp with its thin-layer kernels (_thin_kernels.h) switched off, so
+    that thin shapes take the separate path (mask pass, OpenBLAS, epilogue)."""
+    from fastbp._validation import kernels_module
+    if request.node.callspec.params.get("impl") != "fastbp-no-thin":
+        yield
+        return
+    old_backward = kernels_module._set_thin_backward_inputs(0, 0)
+    old_outputs = kernels_module._set_thin_outputs(0)
+    try:
+        yield
+    finally:
+        kernels_module._set_thin_backward_inputs(*old_backward)
+        kernels_module._set_thin_outputs(old_outputs)
+
+
+@pytest.mark.parametrize("impl", ["reference", "fastbp", "fastbp-no-thin"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("size", DEFAULT_SIZES, ids=SIZE_IDS)
 @pytest.mark.parametrize("kernel", list(KERNELS))
-def test_kernel(benchmark, kernel, size, dtype, impl):
+def test_kernel(benchmark, thin_kernels, kernel, size, dtype, impl):
+    if impl == "fastbp-no-thin" and min(size[1], size[2]) > 3:
+        pytest.skip("no thin-layer kernel at this size")
     case = Case(size, dtype)
     fast, ref = KERNELS[kernel]
     benchmark.group = f"{kernel} {np.dtype(dtype).name} {size}"
-    benchmark(fast if impl == "fastbp" else ref, case)
+    benchmark(ref if impl == "reference" else fast, case)
 
 
-@pytest.mark.parametrize("impl", ["reference", "fastbp"])
+@pytest.mark.parametrize("impl", ["reference", "fastbp", "fastbp-no-thin"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("size", DEFAULT_SIZES, ids=SIZE_IDS)
-def test_layer_step(benchmark, size, dtype, impl):
+def test_layer_step(benchmark, thin_kernels, size, dtype, impl):
     """One Dense+ReLU forward+backward step through the layers."""
+    if impl == "fastbp-no-thin" and min(size[1], size[2]) > 3:
+        pytest.skip("no thin-layer kernel at this size")
     case = Case(size, dtype)
-    layer_type = fastbp.DenseReLU if impl == "fastbp" else reference.DenseReLU
+    layer_type = reference.DenseReLU if impl == "reference" else fastbp.DenseReLU
     layer = layer_type(size[1], size[2], dtype=dtype, rng=0)
 
     def step():

@@ -135,10 +135,13 @@ cdef inline object _empty(Py_ssize_t rows, Py_ssize_t cols, int type_num):
     return cnp.PyArray_EMPTY(2, dims, type_num, 0)
 
 
-def dense_backward_plain(dvalues, inputs, weights, output):
+def dense_backward_plain(dvalues, inputs, weights, output, dinputs=None, dweights=None,
+                         dbiases=None):
     """For plain (dvalues, inputs, weights[, output]) of matching shapes: the dense backward
-    pass (through the ReLU mask first if ``output`` is given) into new arrays; returns
-    (dinputs, dweights, dbiases). Anything else: None, and nothing was done."""
+    pass (through the ReLU mask first if ``output`` is given) into the given buffers, each
+    None (a new array) or free (plain, writeable, of its exact 2-D shape, sharing no memory
+    with the inputs or the other buffers); returns (dinputs, dweights, dbiases). Anything
+    else: None, and nothing was done."""
     cdef int t = _float_type(inputs)
     cdef Py_ssize_t n_samples, n_inputs, n_neurons
     if (_KERNELS is NULL or t < 0 or not _plain(inputs, t, 2) or not _plain(weights, t, 2)
@@ -150,15 +153,33 @@ def dense_backward_plain(dvalues, inputs, weights, output):
                                or _dim(output, 1) != _dim(weights, 1)):
         return None
     n_samples, n_inputs, n_neurons = _dim(inputs, 0), _dim(inputs, 1), _dim(weights, 1)
-    dinputs = _empty(n_samples, n_inputs, t)
-    dweights = _empty(n_inputs, n_neurons, t)
-    dbiases = _empty(1, n_neurons, t)
+    cdef tuple taken = (dvalues, inputs, weights) if output is None else (
+        dvalues, inputs, weights, output)
+    if not _free_output(dinputs, t, n_samples, n_inputs, taken):
+        return None
+    if dinputs is not None:
+        taken += (dinputs,)
+    if not _free_output(dweights, t, n_inputs, n_neurons, taken):
+        return None
+    if dweights is not None:
+        taken += (dweights,)
+    if not _free_output(dbiases, t, 1, n_neurons, taken):
+        return None
+    if dinputs is None:
+        dinputs = _empty(n_samples, n_inputs, t)
+    if dweights is None:
+        dweights = _empty(n_inputs, n_neurons, t)
+    if dbiases is None:
+        dbiases = _empty(1, n_neurons, t)
     # The masked gradient: a scratch array (dvalues is the caller's and is not written).
     dz = _empty(n_samples, n_neurons, t) if output is not None else None
     _sized(dvalues, n_samples, n_neurons)
     _sized(weights, n_inputs, n_neurons)
     if output is not None:
         _sized(output, n_samples, n_neurons)
+    _sized(dinputs, n_samples, n_inputs)
+    _sized(dweights, n_inputs, n_neurons)
+    _sized(dbiases, 1, n_neurons)
     cdef void *dy = _ptr(dvalues)
     cdef void *x = _ptr(inputs)
     cdef void *w = _ptr(weights)

@@ -178,11 +178,10 @@ def dense_backward(dvalues, inputs, weights, *, dinputs=None, dweights=None, dbi
     ``dbiases = dvalues.sum(axis=0, keepdims=True)``. Returns ``(dinputs, dweights,
     dbiases)``; a ``dbiases`` buffer may be (1, n_neurons) or (n_neurons,).
     """
-    if dinputs is None and dweights is None and dbiases is None:
-        # Plain arrays and fresh outputs are run from fastbp/_fastcheck.pyx.
-        result = dense_backward_plain(dvalues, inputs, weights, None)
-        if result is not None:
-            return result
+    # Plain arrays, with fresh outputs or free buffers, are run from fastbp/_fastcheck.pyx.
+    result = dense_backward_plain(dvalues, inputs, weights, None, dinputs, dweights, dbiases)
+    if result is not None:
+        return result
     return _backward(dvalues, inputs, weights, None, dinputs, dweights, dbiases)
 
 
@@ -194,8 +193,9 @@ def dense_relu_backward(dvalues, inputs, weights, output, *, dinputs=None, dweig
     :func:`dense_relu_forward` returned. The ReLU mask and the bias gradient are done in one
     pass, then both products. Returns ``(dinputs, dweights, dbiases)``.
     """
-    if output is not None and dinputs is None and dweights is None and dbiases is None:
-        result = dense_backward_plain(dvalues, inputs, weights, output)
+    if output is not None:
+        result = dense_backward_plain(dvalues, inputs, weights, output, dinputs, dweights,
+                                      dbiases)
         if result is not None:
             return result
     # None here would silently mean "no ReLU" inside _backward: refuse it first.

@@ -188,3 +188,54 @@ def test_dense_relu_backward_without_output_is_refused():
     X, W, b = operands((4, 3, 2), np.float64)
     with pytest.raises(TypeError, match="output"):
         fastbp.dense_relu_backward(np.ones((4, 2)), X, W, None)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("relu", [False, True])
+def test_dense_backward_plain_writes_free_buffers_as_the_kernel_would(dtype, shape, relu):
+    # Buffers given for all three gradients or some of them: the same values as the
+    # memoryview kernel, written into the buffers, which are returned.
+    n, i, o = shape
+    X, W, _ = operands(shape, dtype)
+    D = np.random.default_rng(2).standard_normal((n, o)).astype(dtype)
+    out = np.maximum(np.random.default_rng(3).standard_normal((n, o)), 0).astype(dtype)
+    expected = [np.empty((n, i), dtype), np.empty((i, o), dtype), np.empty((1, o), dtype)]
+    k = _validation.KERNELS[np.dtype(dtype)]
+    if relu:
+        k.dense_relu_backward(D, X, W, out, np.empty((n, o), dtype), *expected)
+    else:
+        k.dense_backward(D, X, W, *expected)
+    for given in ([0, 1, 2], [0], [2]):
+        buffers = [np.full_like(e, np.nan) if j in given else None
+                   for j, e in enumerate(expected)]
+        got = _fastcheck.dense_backward_plain(D, X, W, out if relu else None, *buffers)
+        assert got is not None
+        for j, (g, e) in enumerate(zip(got, expected)):
+            if j in given:
+                assert g is buffers[j]
+            assert_array_equal(g, e)
+
+
+def test_dense_backward_buffers_that_overlap_or_do_not_fit_take_the_checked_path():
+    X, W, _ = operands((30, 4, 5), np.float64)
+    D = np.ones((30, 5))
+    both = np.empty(4 * 5 + 30 * 4)
+    dinputs, dweights = both[:120].reshape(30, 4), both[110:130].reshape(4, 5)  # overlapping
+    read_only = np.empty((1, 5))
+    read_only.flags.writeable = False
+    cases = [dict(dinputs=dinputs, dweights=dweights),           # two outputs share memory
+             dict(dinputs=X),                                    # an output is an input
+             dict(dbiases=read_only),                            # not writeable
+             dict(dweights=np.empty((5, 4))),                    # wrong shape
+             dict(dweights=np.empty((4, 5), np.float32))]        # wrong dtype
+    for buffers in cases:
+        assert _fastcheck.dense_backward_plain(D, X, W, None, buffers.get("dinputs"),
+                                               buffers.get("dweights"),
+                                               buffers.get("dbiases")) is None
+        with pytest.raises((ValueError, TypeError)):
+            fastbp.dense_backward(D, X, W, **buffers)
+    # A flat (n_neurons,) dbiases is the checked path's to take: same values.
+    flat = np.empty(5)
+    fastbp.dense_backward(D, X, W, dbiases=flat)
+    assert_array_equal(flat, D.sum(axis=0))
