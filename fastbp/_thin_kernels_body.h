@@ -48,6 +48,49 @@ static inline __attribute__((always_inline)) T FASTBP_NAME(fastbp_grad1)(
     return relu && *o <= 0 ? 0 : g;
 }
 
+/* out[i, j] := A[i, :]·B[j, :] (+ bias[j] unless bias is NULL; then max(., 0), NaN kept,
+ * if relu) for i < rows, j < K <= 3: A is rows × n, B is K × n. Two vectors of partial sums
+ * per output, then their lanes, then the last columns, in a fixed order. */
+static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_rows_dot_k)(
+        const T *A, const T *B, const T *bias, T *out, ptrdiff_t rows, ptrdiff_t n,
+        const int K, const int relu)
+{
+    ptrdiff_t i, c, j;
+    V zero = {0};
+    for (i = 0; i < rows; i++) {
+        const T *a = A + i * n;
+        V p00 = zero, p01 = zero, p10 = zero, p11 = zero, p20 = zero, p21 = zero;
+        T r[3];
+        for (c = 0; c + 2 * L <= n; c += 2 * L) {
+            V a0 = FASTBP_NAME(fastbp_load)(a + c);
+            V a1 = FASTBP_NAME(fastbp_load)(a + c + L);
+            p00 = FASTBP_NAME(fastbp_madd)(a0, FASTBP_NAME(fastbp_load)(B + c), p00);
+            p01 = FASTBP_NAME(fastbp_madd)(a1, FASTBP_NAME(fastbp_load)(B + c + L), p01);
+            if (K > 1) {
+                p10 = FASTBP_NAME(fastbp_madd)(a0, FASTBP_NAME(fastbp_load)(B + n + c), p10);
+                p11 = FASTBP_NAME(fastbp_madd)(a1, FASTBP_NAME(fastbp_load)(B + n + c + L),
+                                               p11);
+            }
+            if (K > 2) {
+                p20 = FASTBP_NAME(fastbp_madd)(a0, FASTBP_NAME(fastbp_load)(B + 2 * n + c),
+                                               p20);
+                p21 = FASTBP_NAME(fastbp_madd)(a1, FASTBP_NAME(fastbp_load)(B + 2 * n + c + L),
+                                               p21);
+            }
+        }
+        FASTBP_NAME(fastbp_lane_sums)(p00 + p01, p10 + p11, &r[0], &r[1]);
+        if (K > 2)
+            FASTBP_NAME(fastbp_lane_sums)(p20 + p21, p20 + p21, &r[2], &r[2]);
+        for (; c < n; c++)
+            for (j = 0; j < K; j++)
+                r[j] += a[c] * B[j * n + c];
+        for (j = 0; j < K; j++) {
+            T v = bias != NULL ? r[j] + bias[j] : r[j];
+            out[i * K + j] = relu && v < 0 ? 0 : v;
+        }
+    }
+}
+
 static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_rows_k)(
         const T *dY, const T *out, const T *X, const T *W, T *dX, T *dW, T *db, T *gs,
         ptrdiff_t rows, ptrdiff_t N, const int K, const int relu)
@@ -106,86 +149,17 @@ static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_rows_k
     for (; c < N; c++) {  /* the last columns, one at a time, in the same order */
         for (i = 0; i < rows; i++) {
             T g = FASTBP_NAME(fastbp_grad1)(dY + i * N + c, out + i * N + c, relu);
+            if (relu && dX != NULL)
+                gs[i * N + c] = g;
             db[c] += g;
             for (j = 0; j < K; j++)
                 dW[j * N + c] += X[i * K + j] * g;
         }
     }
-    /* 2. dX[i, j] = g_i · W[j, :]: two vectors of partial sums per input, then the lanes
-     * and the last columns, in a fixed order. The block is in L1 by now. */
-    if (dX == NULL)
-        return;
-    for (i = 0; i < rows; i++) {
-        /* g from step 1 (with ReLU; its last columns are masked again) or dY itself. */
-        const T *dy = relu ? gs + i * N : dY + i * N, *o = out + i * N;
-        V zero = {0};
-        V p00 = zero, p01 = zero, p10 = zero, p11 = zero, p20 = zero, p21 = zero;
-        T r[3];
-        for (c = 0; c + 2 * L <= N; c += 2 * L) {
-            V g0 = FASTBP_NAME(fastbp_load)(dy + c);
-            V g1 = FASTBP_NAME(fastbp_load)(dy + c + L);
-            p00 = FASTBP_NAME(fastbp_madd)(g0, FASTBP_NAME(fastbp_load)(W + c), p00);
-            p01 = FASTBP_NAME(fastbp_madd)(g1, FASTBP_NAME(fastbp_load)(W + c + L), p01);
-            if (K > 1) {
-                p10 = FASTBP_NAME(fastbp_madd)(g0, FASTBP_NAME(fastbp_load)(W + N + c), p10);
-                p11 = FASTBP_NAME(fastbp_madd)(g1, FASTBP_NAME(fastbp_load)(W + N + c + L), p11);
-            }
-            if (K > 2) {
-                p20 = FASTBP_NAME(fastbp_madd)(g0, FASTBP_NAME(fastbp_load)(W + 2 * N + c), p20);
-                p21 = FASTBP_NAME(fastbp_madd)(g1, FASTBP_NAME(fastbp_load)(W + 2 * N + c + L), p21);
-            }
-        }
-        FASTBP_NAME(fastbp_lane_sums)(p00 + p01, p10 + p11, &r[0], &r[1]);
-        if (K > 2)
-            FASTBP_NAME(fastbp_lane_sums)(p20 + p21, p20 + p21, &r[2], &r[2]);
-        for (; c < N; c++) {
-            T g = FASTBP_NAME(fastbp_grad1)(dY + i * N + c, o + c, relu);
-            for (j = 0; j < K; j++)
-                r[j] += g * W[j * N + c];
-        }
-        for (j = 0; j < K; j++)
-            dX[i * K + j] = r[j];
-    }
-}
-
-static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_output_rows_k)(
-        const T *A, const T *B, const T *bias, T *out, ptrdiff_t rows, ptrdiff_t n,
-        const int K, const int relu)
-{
-    ptrdiff_t i, c, j;
-    V zero = {0};
-    for (i = 0; i < rows; i++) {
-        const T *a = A + i * n;
-        V p00 = zero, p01 = zero, p10 = zero, p11 = zero, p20 = zero, p21 = zero;
-        T r[3];
-        for (c = 0; c + 2 * L <= n; c += 2 * L) {
-            V a0 = FASTBP_NAME(fastbp_load)(a + c);
-            V a1 = FASTBP_NAME(fastbp_load)(a + c + L);
-            p00 = FASTBP_NAME(fastbp_madd)(a0, FASTBP_NAME(fastbp_load)(B + c), p00);
-            p01 = FASTBP_NAME(fastbp_madd)(a1, FASTBP_NAME(fastbp_load)(B + c + L), p01);
-            if (K > 1) {
-                p10 = FASTBP_NAME(fastbp_madd)(a0, FASTBP_NAME(fastbp_load)(B + n + c), p10);
-                p11 = FASTBP_NAME(fastbp_madd)(a1, FASTBP_NAME(fastbp_load)(B + n + c + L),
-                                               p11);
-            }
-            if (K > 2) {
-                p20 = FASTBP_NAME(fastbp_madd)(a0, FASTBP_NAME(fastbp_load)(B + 2 * n + c),
-                                               p20);
-                p21 = FASTBP_NAME(fastbp_madd)(a1, FASTBP_NAME(fastbp_load)(B + 2 * n + c + L),
-                                               p21);
-            }
-        }
-        FASTBP_NAME(fastbp_lane_sums)(p00 + p01, p10 + p11, &r[0], &r[1]);
-        if (K > 2)
-            FASTBP_NAME(fastbp_lane_sums)(p20 + p21, p20 + p21, &r[2], &r[2]);
-        for (; c < n; c++)
-            for (j = 0; j < K; j++)
-                r[j] += a[c] * B[j * n + c];
-        for (j = 0; j < K; j++) {
-            T v = r[j] + bias[j];
-            out[i * K + j] = relu && v < 0 ? 0 : v;
-        }
-    }
+    /* 2. dX[i, j] = g_i · W[j, :], from g kept in gs by step 1 (with ReLU) or dY itself.
+     * The block is in L1 by now. */
+    if (dX != NULL)
+        FASTBP_NAME(fastbp_rows_dot_k)(relu ? gs : dY, W, NULL, dX, rows, N, K, 0);
 }
 
 /* out := A·Bᵀ + bias, then max(out, 0) (NaN kept) if relu: the forward pass of a layer with
@@ -197,18 +171,18 @@ static void FASTBP_NAME(fastbp_thin_output_forward)(
 {
     if (relu) {
         if (k == 1)
-            FASTBP_NAME(fastbp_thin_output_rows_k)(A, B, bias, out, rows, n, 1, 1);
+            FASTBP_NAME(fastbp_rows_dot_k)(A, B, bias, out, rows, n, 1, 1);
         else if (k == 2)
-            FASTBP_NAME(fastbp_thin_output_rows_k)(A, B, bias, out, rows, n, 2, 1);
+            FASTBP_NAME(fastbp_rows_dot_k)(A, B, bias, out, rows, n, 2, 1);
         else
-            FASTBP_NAME(fastbp_thin_output_rows_k)(A, B, bias, out, rows, n, 3, 1);
+            FASTBP_NAME(fastbp_rows_dot_k)(A, B, bias, out, rows, n, 3, 1);
     } else {
         if (k == 1)
-            FASTBP_NAME(fastbp_thin_output_rows_k)(A, B, bias, out, rows, n, 1, 0);
+            FASTBP_NAME(fastbp_rows_dot_k)(A, B, bias, out, rows, n, 1, 0);
         else if (k == 2)
-            FASTBP_NAME(fastbp_thin_output_rows_k)(A, B, bias, out, rows, n, 2, 0);
+            FASTBP_NAME(fastbp_rows_dot_k)(A, B, bias, out, rows, n, 2, 0);
         else
-            FASTBP_NAME(fastbp_thin_output_rows_k)(A, B, bias, out, rows, n, 3, 0);
+            FASTBP_NAME(fastbp_rows_dot_k)(A, B, bias, out, rows, n, 3, 0);
     }
 }
 
