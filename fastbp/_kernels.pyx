@@ -80,7 +80,7 @@ cdef extern from "_thin_kernels.h":
                                      float *gs, Py_ssize_t rows, Py_ssize_t k,
                                      Py_ssize_t N) noexcept nogil
 
-# Against the separate path, interleaved in one process (BENCHMARKS.md, "Thin backward"):
+# Against the separate path, interleaved in one process (BENCHMARKS.md, "Thin layers"):
 # the spiral network's training epoch is faster in both dtypes; the layer step alone is
 # even within the noise.
     void fastbp_thin_output_forward_d(const double *A, const double *B, const double *bias,
@@ -712,6 +712,11 @@ cdef void thin_dinputs_thin_backward_kernel(
     cdef floating gs[THIN_SCRATCH]
     cdef const floating *w = &W[0, 0]
     cdef floating *dX
+    if FASTBP_CHECKED_BUILD and not (k <= 3 and n_neurons <= 3
+                                     and n_inputs <= THIN_TRANSPOSE_MAX):
+        with gil:
+            raise ValueError("checked build: thin_dinputs_thin_backward_kernel handed a "
+                             "layer that is not thin")
     if FASTBP_CHECKED_BUILD and not (_has_shape(W, n_inputs, n_neurons)
                                      and _has_shape(output, n_samples, n_inputs)
                                      and _has_shape(X_below, n_samples, k)
@@ -1157,9 +1162,12 @@ cdef class NetworkStep:
 
         All but the last step, and the last one unless ``full_last``, are partial: they skip
         what no later step reads, the first layer's dinputs and the dinputs of a layer with
-        1-3 neurons above a ReLU layer, which go straight into that layer's mask
-        (thin_dinputs_relu_mask_column_sums_kernel). Those arrays are then stale; every
-        other array, and the parameters, are bit for bit those of full steps.
+        1-3 neurons above a ReLU layer, which go straight into that layer's backward: its
+        whole one-pass backward if it has 1-3 inputs (thin_dinputs_thin_backward_kernel),
+        else its mask and bias sums (thin_dinputs_relu_mask_column_sums_kernel). A ReLU layer
+        that itself takes the one-pass backward writes its dinputs instead (it stores no
+        mask to feed). Those skipped arrays are then stale; every other array, and the
+        parameters, are bit for bit those of full steps.
 
         ``counters`` (the optimizer, or None): its ``iterations`` and ``current_learning_rate``
         are set here, as the steps' pre_update_params/post_update_params leave them, before

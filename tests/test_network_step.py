@@ -38,8 +38,8 @@ def build(optimizer, dtype, sizes, regularize):
 
 
 def train_both(monkeypatch, optimizer, dtype=np.float64, sizes=(2, 16, 3), regularize=False,
-               labels="sparse", epochs=30, batch_size=None, print_every=0):
-    X, y = spiral_data(20, 3, rng=3)
+               labels="sparse", epochs=30, batch_size=None, print_every=0, samples=20):
+    X, y = spiral_data(samples, 3, rng=3)
     X = X.astype(dtype)
     if labels == "onehot":
         y = np.eye(3)[y]
@@ -77,6 +77,22 @@ def assert_same(results):
 def test_compiled_step_is_the_layer_by_layer_step(monkeypatch, optimizer, dtype):
     results, calls = train_both(monkeypatch, optimizer, dtype)
     assert calls and calls[0] is not None  # the compiled step really ran
+    assert_same(results)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("sizes", [(2, 3, 3, 3), (2, 3, 64, 3), (2, 3, 3, 3, 3), (2, 64, 3)],
+                         ids=lambda s: "-".join(map(str, s)))
+def test_thin_layers_fed_by_thin_layers(monkeypatch, sizes, dtype):
+    # Layers with 1-3 inputs take the one-pass backward, which never writes a ReLU layer's
+    # dz; in partial steps a 1-3-neuron layer above feeds them its dX directly. Two guards
+    # in NetworkStep._backward_layer keep that right: a thin ReLU layer does not feed its
+    # (unwritten) mask to the layer below, and a fed layer that is not the first still
+    # writes its dinputs. 300 samples: every one of these products is past the small-
+    # product loops, so the thin paths really run (with 60, some are not).
+    results, calls = train_both(monkeypatch, "adam", dtype, sizes=sizes, samples=100,
+                                epochs=12)
+    assert calls[0] is not None
     assert_same(results)
 
 
