@@ -94,7 +94,7 @@ cdef Py_ssize_t THIN_OUTPUT_NEURONS = 3 if FASTBP_THIN_KERNELS else 0
 # blocked pass (fastbp_thin_backward_rows): dz is never stored, and each block of rows is
 # read from L2 once, where the separate path writes dz and reads it back for two BLAS
 # products. Against the separate path, interleaved in one process (BENCHMARKS.md, "Thin
-# layers"): the spiral network's training epoch 1.08-1.12x faster in both dtypes; the
+# layers"): the spiral network's training epoch 1.08-1.13x faster in both dtypes; the
 # layer's backward alone 0.9-1.5x, with the machine's state.
 cdef Py_ssize_t THIN_BACKWARD_INPUTS_D = 3 if FASTBP_THIN_KERNELS else 0
 cdef Py_ssize_t THIN_BACKWARD_INPUTS_F = 3 if FASTBP_THIN_KERNELS else 0
@@ -470,19 +470,16 @@ cdef void _thin_output_dweights(const floating *dZ, const floating *X, floating 
                                 Py_ssize_t n_neurons) noexcept nogil:
     # dW := Xᵀ·dZ for dZ with 1-3 columns: the sums of _thin_kernels.h with the roles of
     # its operands swapped (each row of X is a "gradient", each row of dZ its 1-3
-    # "inputs"), into dWᵀ on the stack, then transposed. (Its column sums of X go unused.)
+    # "inputs"), into dWᵀ on the stack, then transposed. No bias sums (db NULL).
     cdef Py_ssize_t i = 0, j, k, rows, block = _thin_block_rows(n_inputs, sizeof(floating))
     cdef floating dwt[3 * THIN_TRANSPOSE_MAX]
-    cdef floating unused[THIN_TRANSPOSE_MAX]
     for k in range(n_neurons * n_inputs):
         dwt[k] = 0
-    for k in range(n_inputs):
-        unused[k] = 0
     while i < n_samples:
         rows = block if block < n_samples - i else n_samples - i
         _thin_backward_rows(X + i * n_inputs, <const floating *> NULL, dZ + i * n_neurons,
-                            <const floating *> NULL, <floating *> NULL, dwt, unused,
-                            <floating *> NULL, rows, n_neurons, n_inputs)
+                            <const floating *> NULL, <floating *> NULL, dwt,
+                            <floating *> NULL, <floating *> NULL, rows, n_neurons, n_inputs)
         i += rows
     for k in range(n_inputs):
         for j in range(n_neurons):

@@ -96,9 +96,14 @@ static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_rows_k
         ptrdiff_t rows, ptrdiff_t N, const int K, const int relu)
 {
     ptrdiff_t i, c, j;
+    V zero = {0};
     /* 1. db += Σ_i g_i, dW[j, :] += Σ_i X[i, j]·g_i; two vectors of columns at a time. */
     for (c = 0; c + 2 * L <= N; c += 2 * L) {
-        V s0 = FASTBP_NAME(fastbp_load)(db + c), s1 = FASTBP_NAME(fastbp_load)(db + c + L);
+        V s0 = zero, s1 = zero;  /* db may be NULL: no sums (gcc unswitches the loop) */
+        if (db != NULL) {
+            s0 = FASTBP_NAME(fastbp_load)(db + c);
+            s1 = FASTBP_NAME(fastbp_load)(db + c + L);
+        }
         V a00 = FASTBP_NAME(fastbp_load)(dW + c), a01 = FASTBP_NAME(fastbp_load)(dW + c + L);
         V a10 = a00, a11 = a01, a20 = a00, a21 = a01;
         if (K > 1) {
@@ -118,8 +123,10 @@ static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_rows_k
                 FASTBP_NAME(fastbp_store)(gs + i * N + c, g0);
                 FASTBP_NAME(fastbp_store)(gs + i * N + c + L, g1);
             }
-            s0 += g0;
-            s1 += g1;
+            if (db != NULL) {
+                s0 += g0;
+                s1 += g1;
+            }
             a00 = FASTBP_NAME(fastbp_madd)(x0, g0, a00);
             a01 = FASTBP_NAME(fastbp_madd)(x0, g1, a01);
             if (K > 1) {
@@ -133,8 +140,10 @@ static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_rows_k
                 a21 = FASTBP_NAME(fastbp_madd)(x2, g1, a21);
             }
         }
-        FASTBP_NAME(fastbp_store)(db + c, s0);
-        FASTBP_NAME(fastbp_store)(db + c + L, s1);
+        if (db != NULL) {
+            FASTBP_NAME(fastbp_store)(db + c, s0);
+            FASTBP_NAME(fastbp_store)(db + c + L, s1);
+        }
         FASTBP_NAME(fastbp_store)(dW + c, a00);
         FASTBP_NAME(fastbp_store)(dW + c + L, a01);
         if (K > 1) {
@@ -151,7 +160,8 @@ static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_rows_k
             T g = FASTBP_NAME(fastbp_grad1)(dY + i * N + c, out + i * N + c, relu);
             if (relu && dX != NULL)
                 gs[i * N + c] = g;
-            db[c] += g;
+            if (db != NULL)
+                db[c] += g;
             for (j = 0; j < K; j++)
                 dW[j * N + c] += X[i * K + j] * g;
         }
@@ -188,7 +198,7 @@ static void FASTBP_NAME(fastbp_thin_output_forward)(
 
 /* For rows of dvalues dY (rows × N), the layer's output (NULL: no ReLU) and inputs X
  * (rows × k, 1 <= k <= 3), and weights W (k × N):
- *     db += Σ_i g_i;  dW += Xᵀ·g;  dX := g·Wᵀ (unless dX is NULL),
+ *     db += Σ_i g_i (unless db is NULL);  dW += Xᵀ·g;  dX := g·Wᵀ (unless dX is NULL),
  * where g is dY masked by output > 0 (or NaN). The caller zeroes db and dW, then calls this
  * on blocks of rows small enough for L1, in order. With ReLU and dX, gs (rows × N, not
  * aliasing the rest) receives g, which step 2 reads back from L1 instead of masking again. */
