@@ -281,3 +281,28 @@ def test_labels_that_alias_the_loss_buffers(rng):
     assert_array_equal(labels, 0)  # not overwritten by the gradient it indexes
     assert not np.shares_memory(loss.dinputs, labels)
     assert_allclose(loss.dinputs, (loss.output - 1) / 4)
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (3, 0), (1, 1), (7, 5), (300, 64), (11,)])
+def test_empty_aligned(shape, dtype):
+    from fastbp.layers import CACHE_LINE, empty_aligned
+
+    a = empty_aligned(shape, dtype)
+    assert a.shape == shape and a.dtype == dtype
+    assert a.flags.c_contiguous and a.flags.writeable
+    if a.size:
+        assert a.ctypes.data % CACHE_LINE == 0
+        a[...] = 1  # the whole array is writable memory of its own
+        assert a.sum() == a.size
+
+
+def test_layer_buffers_start_on_a_cache_line(rng, layer_cls, dtype):
+    # A 32-byte vector store into an output 16 bytes past a cache line splits across two
+    # lines every other time (benchmarks/alignment.py).
+    from fastbp.layers import CACHE_LINE
+
+    layer = layer_cls(3, 5, dtype=dtype, rng=0)
+    X, dY = data(rng, dtype, n=9, k=3, m=5)
+    assert_step_matches(layer, X, dY, dtype)
+    for name in ("output", "dinputs", "dweights", "dbiases"):
+        assert getattr(layer, name).ctypes.data % CACHE_LINE == 0, name
