@@ -11,7 +11,12 @@ How it measures, for each size and dtype:
 * reference and fastbp batches then alternate ``--repeat`` times in this one process (the
   order flips each round), so both see the same machine noise;
 * the table gives the median time per step of each, and the median of the paired ratios
-  reference/fastbp, with the spread of those ratios (25th-75th percentile).
+  reference/fastbp, with the spread of those ratios (25th-75th percentile);
+* a third runner, timed in the same rounds, does nothing but the step's three matrix
+  products with numpy into preallocated arrays (``NumpyProducts``). The ``bound`` column is
+  the median of reference/products: the speedup a step would reach if it cost only those
+  products at the speed numpy's OpenBLAS runs them. Where it is below a target, no step
+  that leaves its products to that BLAS can meet the target.
 
 The machine, BLAS libraries and threads (threadpoolctl) are printed above the table, and
 whether OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE were set (they change numpy's BLAS kernels).
@@ -148,6 +153,31 @@ class TorchDenseReLU:
     dbiases = property(lambda self: self.linear.bias.grad.numpy()[None, :])
 
 
+class NumpyProducts:
+    """Only the step's three matrix products, by numpy's BLAS into preallocated arrays:
+    ``X·W``, ``Xᵀ·dvalues`` and ``dvalues·Wᵀ``.
+
+    The reference's time over this one's (the ``bound`` column) is the speedup fastbp would
+    reach if its step cost nothing but these products at numpy's own speed: above it, a
+    step must run the products faster than numpy's OpenBLAS does.
+    """
+
+    def __init__(self, layer, X, dvalues):
+        W = layer.weights
+        self._W = W
+        self._out = np.empty((X.shape[0], W.shape[1]), dtype=W.dtype)
+        self._dweights = np.empty(W.shape, dtype=W.dtype)
+        self._dinputs = np.empty(X.shape, dtype=W.dtype)
+
+    def forward(self, X):
+        self._X = X
+        np.matmul(X, self._W, out=self._out)
+
+    def backward(self, dvalues):
+        np.matmul(self._X.T, dvalues, out=self._dweights)
+        np.matmul(dvalues, self._W.T, out=self._dinputs)
+
+
 def _step(layer, X, dvalues):
     layer.forward(X)
     layer.backward(dvalues)
@@ -177,8 +207,9 @@ def _time_batch(layer, X, dvalues, n):
 def measure(size, dtype, repeat, torch=False):
     """Interleaved timing of one configuration; returns a result dict.
 
-    Ratios are per round: reference/fastbp (``speedup``) and, with ``torch``,
-    pytorch/fastbp (``torch_speedup``); each reported as the median over the rounds.
+    Ratios are per round: reference/fastbp (``speedup``), reference/NumpyProducts
+    (``blas_bound``) and, with ``torch``, pytorch/fastbp (``torch_speedup``); each
+    reported as the median over the rounds.
     """
     X, dvalues, ref, fast = _make_case(size, dtype)
     layers = {"reference": ref, "fastbp": fast}
@@ -186,6 +217,7 @@ def measure(size, dtype, repeat, torch=False):
         layers["pytorch"] = TorchDenseReLU(fast, X, dvalues)
     errors = {name: check_agreement(ref, layer, X, dvalues)
               for name, layer in layers.items() if name != "reference"}
+    layers["products"] = NumpyProducts(fast, X, dvalues)
     # Batch size: enough steps of the slowest for ~20 ms, and the same count for all.
     slowest = max(_time_batch(layer, X, dvalues, 1) for layer in layers.values())
     n = max(1, int(BATCH_SECONDS / max(slowest, 1e-9)))
@@ -201,6 +233,7 @@ def measure(size, dtype, repeat, torch=False):
     flops = 3 * 2 * samples * inputs * neurons  # forward product + two backward products
     fast_median = float(np.median(fast_times))
     ratios = np.array(times["reference"]) / fast_times
+    bounds = np.array(times["reference"]) / np.array(times["products"])
     result = {
         "size": list(size),
         "dtype": np.dtype(dtype).name,
@@ -213,6 +246,8 @@ def measure(size, dtype, repeat, torch=False):
         "speedup_p75": float(np.percentile(ratios, 75)),
         "fastbp_gflops": flops / fast_median / 1e9,
         "max_rel_error": errors["fastbp"],
+        "products_s": float(np.median(times["products"])),
+        "blas_bound": float(np.median(bounds)),
     }
     if torch:
         torch_ratios = np.array(times["pytorch"]) / fast_times
@@ -252,7 +287,7 @@ def format_table(results):
     torch = any("pytorch_s" in res for res in results)
     header = (f"{'threads':>7}  {'dtype':<7}  {'samples, in→out':<17}  {'reference':>11}  "
               f"{'fastbp':>11}  {'speedup':>8}  {'(p25-p75)':>13}  {'GFLOP/s':>8}  "
-              f"{'rel.err':>8}")
+              f"{'rel.err':>8}  {'bound':>7}")
     if torch:
         header += f"  {'pytorch':>11}  {'vs torch':>8}"
     lines = [header, "-" * len(header)]
@@ -262,7 +297,8 @@ def format_table(results):
             f"{_format_time(res['reference_s']):>11}  {_format_time(res['fastbp_s']):>11}  "
             f"{res['speedup']:7.2f}×  "
             f"({res['speedup_p25']:5.2f}-{res['speedup_p75']:5.2f})  "
-            f"{res['fastbp_gflops']:8.1f}  {res['max_rel_error']:8.1e}"
+            f"{res['fastbp_gflops']:8.1f}  {res['max_rel_error']:8.1e}  "
+            f"{res['blas_bound']:6.2f}×"
         )
         if "pytorch_s" in res:
             line += f"  {_format_time(res['pytorch_s']):>11}  {res['torch_speedup']:7.2f}×"
