@@ -20,6 +20,7 @@ Both dtypes.
 
 import argparse
 import contextlib
+import functools
 import time
 
 import numpy as np
@@ -74,6 +75,12 @@ def _layer_step(dtype, n_inputs, n_neurons, offset):
     return step
 
 
+def _epoch(X, y, dtype, epochs, offset):
+    with offset_buffers() if offset else contextlib.nullcontext():
+        _, seconds = train_fastbp(X, y, optimizer="adam", epochs=epochs, dtype=dtype, seed=0)
+    return seconds / epochs
+
+
 def _paired(runs, rounds):
     """Median times of runs[False] (offset) and runs[True] (aligned), and of their ratios."""
     times = {False: [], True: []}
@@ -98,12 +105,6 @@ def main():
             name = np.dtype(dtype).name
             X, y = spiral_data(100, 3, rng=np.random.default_rng(0))
 
-            def epoch(offset):
-                with offset_buffers() if offset else contextlib.nullcontext():
-                    _, seconds = train_fastbp(X.astype(dtype), y, optimizer="adam",
-                                              epochs=args.epochs, dtype=dtype, seed=0)
-                return seconds / args.epochs
-
             for label, runs, rounds in (
                     ("DenseReLU(2, 64) step, 300",
                      {o: _layer_step(dtype, 2, 64, not o) for o in (False, True)},
@@ -112,7 +113,8 @@ def main():
                      {o: _layer_step(dtype, 64, 3, not o) for o in (False, True)},
                      args.rounds),
                     ("chapter-10 training, per epoch",
-                     {False: lambda: epoch(True), True: lambda: epoch(False)},
+                     {o: functools.partial(_epoch, X.astype(dtype), y, dtype, args.epochs,
+                                           not o) for o in (False, True)},
                      args.training_rounds)):
                 a, b, ratio = _paired(runs, rounds)
                 print(f"{label:<34} {name:<8} {a * 1e6:8.2f}µs {b * 1e6:8.2f}µs "
