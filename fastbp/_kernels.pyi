@@ -33,6 +33,7 @@ regularization_grad: _FusedFunction
 
 def _set_small_product(n: int) -> int: ...  # loops/BLAS switch; returns the old value
 def _set_thin_inputs(n: int) -> int: ...  # one-pass forward up to n inputs; returns the old
+def _set_thin_forward_vectors(on: bool) -> bool: ...  # vector lanes for that forward; old
 def _set_thin_backward_inputs(n_float64: int, n_float32: int) -> tuple[int, int]: ...  # old pair
 def _set_thin_outputs(n: int) -> int: ...  # dot-product forward and dW up to n neurons; old
 def _functional_kernels() -> Any: ...  # a capsule of pointer kernels, for fastbp._fastcheck

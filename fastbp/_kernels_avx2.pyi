@@ -4,5 +4,6 @@ from ._kernels import *  # noqa: F403
 from ._kernels import _functional_kernels as _functional_kernels
 from ._kernels import _set_small_product as _set_small_product
 from ._kernels import _set_thin_inputs as _set_thin_inputs
+from ._kernels import _set_thin_forward_vectors as _set_thin_forward_vectors
 from ._kernels import _set_thin_backward_inputs as _set_thin_backward_inputs
 from ._kernels import _set_thin_outputs as _set_thin_outputs

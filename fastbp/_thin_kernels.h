@@ -1,6 +1,8 @@
 /* Kernels for thin dense layers: 1-3 inputs (the spiral's 2→64) or 1-3 neurons (its 64→3).
  *
  * fastbp_thin_backward_rows: the backward pass of a layer with 1-3 inputs, in one pass.
+ * fastbp_thin_input_forward: the forward pass of a layer with 1-3 inputs, each output
+ * written once.
  * fastbp_thin_output_forward: the forward product of a layer with 1-3 neurons, as dot
  * products with the bias and ReLU applied as each output is made; its dW is the first
  * function's sums with the operands' roles swapped (_kernels.pyx, _thin_output_dweights).
@@ -130,6 +132,10 @@ static void fastbp_thin_output_forward_d(const double *A, const double *B, const
         double *out, ptrdiff_t rows, ptrdiff_t n, ptrdiff_t k, int relu) {}
 static void fastbp_thin_output_forward_f(const float *A, const float *B, const float *bias,
         float *out, ptrdiff_t rows, ptrdiff_t n, ptrdiff_t k, int relu) {}
+static void fastbp_thin_input_forward_d(const double *X, const double *W, const double *b,
+        double *out, ptrdiff_t rows, ptrdiff_t N, ptrdiff_t k, int relu) {}
+static void fastbp_thin_input_forward_f(const float *X, const float *W, const float *b,
+        float *out, ptrdiff_t rows, ptrdiff_t N, ptrdiff_t k, int relu) {}
 #endif
 
 #endif
