@@ -426,7 +426,23 @@ cdef void column_sums_ptr(const floating *dY, floating *s, Py_ssize_t n_samples,
     """column_sums_kernel on (n_samples, n) values."""
     cdef Py_ssize_t i, j
     cdef const floating *row
+    cdef floating s0 = 0, s1 = 0, s2 = 0
     if n == 0:
+        return
+    if n <= 3:
+        # 1-3 columns: the sums in registers, as in relu_mask_column_sums_ptr.
+        for i in range(n_samples):
+            row = dY + i * n
+            s0 += row[0]
+            if n > 1:
+                s1 += row[1]
+            if n > 2:
+                s2 += row[2]
+        s[0] = s0
+        if n > 1:
+            s[1] = s1
+        if n > 2:
+            s[2] = s2
         return
     for j in range(n):
         s[j] = 0
@@ -459,8 +475,36 @@ cdef void relu_mask_column_sums_ptr(const floating *dY, const floating *output, 
     cdef const floating *dy
     cdef const floating *o
     cdef floating *dz
-    cdef floating g
+    cdef floating g, s0 = 0, s1 = 0, s2 = 0
     if n == 0:
+        return
+    if n <= 3:
+        # A layer with 1-3 neurons (the spiral's 64→3): the sums in registers. Through s[j]
+        # gcc stores each of them every row (s might alias dZ), a third of this loop's time.
+        # The same additions in the same order as below.
+        for i in range(n_samples):
+            dy = dY + i * n
+            o = output + i * n
+            dz = dZ + i * n
+            g = dy[0]
+            g = 0 if o[0] <= 0 else g
+            dz[0] = g
+            s0 += g
+            if n > 1:
+                g = dy[1]
+                g = 0 if o[1] <= 0 else g
+                dz[1] = g
+                s1 += g
+            if n > 2:
+                g = dy[2]
+                g = 0 if o[2] <= 0 else g
+                dz[2] = g
+                s2 += g
+        s[0] = s0
+        if n > 1:
+            s[1] = s1
+        if n > 2:
+            s[2] = s2
         return
     for j in range(n):
         s[j] = 0
