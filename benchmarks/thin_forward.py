@@ -10,7 +10,8 @@ loops time: above 1, the loops win. fastbp/_kernels.pyx sets THIN_INPUTS from th
 With ``--vectors``, for 1-3 inputs, the loops are timed instead with the vector-lane
 forward (fastbp_thin_input_forward, THIN_FORWARD_VECTORS) switched off and on, the order
 flipping every round, and the ratio is off / on: above 1, the vector lanes win. The
-spiral layer's whole DenseReLU(2, 64) step is timed the same way.
+whole steps of the spiral's two layers are timed the same way: DenseReLU(2, 64), whose
+forward this is, and DenseReLU(64, 3), whose dX = dZ·Wᵀ is the same product without bias.
 
 BLAS runs at one thread.
 """
@@ -66,18 +67,20 @@ def vectors(args):
                                         args.rounds, 1000)
                 row.append(f"{ratio:>7.2f}x")
             print("  ".join(row), flush=True)
-        row = [f"{'DenseReLU(2, 64) step':<28}"]
-        for dtype in (np.float64, np.float32):
-            X = rng.standard_normal((args.rows, 2)).astype(dtype)
-            D = rng.standard_normal((args.rows, args.neurons)).astype(dtype)
-            layer = fastbp.DenseReLU(2, args.neurons, dtype=dtype, rng=0)
+        # The spiral's two layers: the first's forward, the second's dX = dZ·Wᵀ.
+        for n_inputs, n_neurons in ((2, args.neurons), (args.neurons, 3)):
+            row = [f"{f'DenseReLU({n_inputs}, {n_neurons}) step':<28}"]
+            for dtype in (np.float64, np.float32):
+                X = rng.standard_normal((args.rows, n_inputs)).astype(dtype)
+                D = rng.standard_normal((args.rows, n_neurons)).astype(dtype)
+                layer = fastbp.DenseReLU(n_inputs, n_neurons, dtype=dtype, rng=0)
 
-            def step():
-                layer.forward(X)  # noqa: B023
-                layer.backward(D)  # noqa: B023
+                def step():
+                    layer.forward(X)  # noqa: B023
+                    layer.backward(D)  # noqa: B023
 
-            row.append(f"{_vectors_off_on(step, args.rounds, 1000):>7.2f}x")
-        print("  ".join(row), flush=True)
+                row.append(f"{_vectors_off_on(step, args.rounds, 1000):>7.2f}x")
+            print("  ".join(row), flush=True)
 
 
 def main():

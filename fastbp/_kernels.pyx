@@ -93,10 +93,12 @@ cdef extern from "_thin_kernels.h":
 
 # The THIN_INPUTS forward of a layer with 1-3 inputs runs as fastbp_thin_input_forward:
 # the same expression per element as _dense_row (so the same bits), in vector lanes that
-# gcc does not version per row. Against _dense_row's loops on 300×k→64 (two runs of
-# benchmarks/thin_forward.py --vectors): 1.05-1.10× (float64) and 1.08-1.56× (float32)
-# faster for 1-3 inputs; the spiral layer's whole step 1.00-1.09×. Writing the output is
-# what is left: a loop that only stores 150 KB takes ~2 µs here, the forward ~3 µs.
+# gcc does not version per row; so does dX = dZ·Wᵀ of a layer with 1-3 neurons (without
+# bias, _product_rows). Against the loops on 300×k→64 (four runs of
+# benchmarks/thin_forward.py --vectors): the forward 1.04-1.10× faster for 1-3 inputs
+# (1.36× and 1.56× once each, float32 with one input); the whole DenseReLU(2, 64) step
+# 1.00-1.09×, DenseReLU(64, 3) 1.00-1.04×. Writing the output is what is left: a C loop that
+# only stores those 150 KB takes ~2 µs here, the forward ~3 µs.
 cdef bint THIN_FORWARD_VECTORS = FASTBP_THIN_KERNELS
 
 # The forward product of a layer with at most this many neurons (at most 3: the spiral's
@@ -318,8 +320,23 @@ cdef void _thin_dinputs(const floating *dZ, const floating *w, floating *dX,
     for j in range(n_neurons):
         for k in range(n_inputs):
             wt[j * n_inputs + k] = w[k * n_neurons + j]
-    for i in range(n_samples):
-        _product_row(dZ + i * n_neurons, wt, dX + i * n_inputs, n_neurons, n_inputs)
+    _product_rows(dZ, wt, dX, n_samples, n_neurons, n_inputs)
+
+
+cdef inline void _product_rows(const floating *X, const floating *W, floating *out,
+                               Py_ssize_t n_samples, Py_ssize_t n_inputs,
+                               Py_ssize_t n_neurons) noexcept nogil:
+    # out := X·W for X with 1-3 columns, row by row: _product_row, or the same values from
+    # fastbp_thin_input_forward's vector lanes (no bias: b = NULL).
+    cdef Py_ssize_t i
+    if THIN_FORWARD_VECTORS:
+        if floating is double:
+            fastbp_thin_input_forward_d(X, W, NULL, out, n_samples, n_neurons, n_inputs, False)
+        else:
+            fastbp_thin_input_forward_f(X, W, NULL, out, n_samples, n_neurons, n_inputs, False)
+    else:
+        for i in range(n_samples):
+            _product_row(X + i * n_inputs, W, out + i * n_neurons, n_inputs, n_neurons)
 
 
 cdef void dense_forward_kernel(const floating[:, ::1] X, const floating[:, ::1] W,
@@ -797,8 +814,7 @@ cdef void thin_dinputs_thin_backward_kernel(
             dW_below[j, r] = 0
     while i < n_samples:
         rows = block if block < n_samples - i else n_samples - i
-        for r in range(rows):
-            _product_row(&dZ[i + r, 0], wt, scratch + r * n_inputs, n_neurons, n_inputs)
+        _product_rows(&dZ[i, 0], wt, scratch, rows, n_neurons, n_inputs)
         _thin_backward_rows(scratch, &output[i, 0], &X_below[i, 0], &W_below[0, 0],
                             dX + i * k if dinputs else NULL, &dW_below[0, 0],
                             &db_below[0, 0], gs, rows, k, n_inputs)

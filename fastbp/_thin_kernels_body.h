@@ -179,7 +179,7 @@ static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_rows_k
  * per-row checks cost a third of the time on the spiral's rows of 64. */
 static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_input_forward_k)(
         const T *X, const T *W, const T *b, T *out, ptrdiff_t rows, ptrdiff_t N,
-        const int K, const int relu)
+        const int K, const int relu, const int bias)
 {
     ptrdiff_t i, c;
     V zero = {0};
@@ -195,7 +195,8 @@ static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_input_forwa
                 v = v + x1 * FASTBP_NAME(fastbp_load)(W + N + c);
             if (K > 2)
                 v = v + x2 * FASTBP_NAME(fastbp_load)(W + 2 * N + c);
-            v = v + FASTBP_NAME(fastbp_load)(b + c);
+            if (bias)
+                v = v + FASTBP_NAME(fastbp_load)(b + c);
             if (relu)
                 v = (V)((VI)v & ~(VI)(v < zero));
             FASTBP_NAME(fastbp_store)(o + c, v);
@@ -206,30 +207,40 @@ static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_input_forwa
                 v = v + x[1] * W[N + c];
             if (K > 2)
                 v = v + x[2] * W[2 * N + c];
-            v = v + b[c];
+            if (bias)
+                v = v + b[c];
             o[c] = relu && v < 0 ? 0 : v;
         }
     }
 }
 
+/* b may be NULL: out := X·W alone (never with relu), the product dX = dZ·Wᵀ of a layer with
+ * 1-3 neurons, X then being dZ and W its weights transposed. */
 static void FASTBP_NAME(fastbp_thin_input_forward)(
         const T *X, const T *W, const T *b, T *out, ptrdiff_t rows, ptrdiff_t N,
         ptrdiff_t k, int relu)
 {
-    if (relu) {
+    if (b == NULL) {
         if (k == 1)
-            FASTBP_NAME(fastbp_input_forward_k)(X, W, b, out, rows, N, 1, 1);
+            FASTBP_NAME(fastbp_input_forward_k)(X, W, b, out, rows, N, 1, 0, 0);
         else if (k == 2)
-            FASTBP_NAME(fastbp_input_forward_k)(X, W, b, out, rows, N, 2, 1);
+            FASTBP_NAME(fastbp_input_forward_k)(X, W, b, out, rows, N, 2, 0, 0);
         else
-            FASTBP_NAME(fastbp_input_forward_k)(X, W, b, out, rows, N, 3, 1);
+            FASTBP_NAME(fastbp_input_forward_k)(X, W, b, out, rows, N, 3, 0, 0);
+    } else if (relu) {
+        if (k == 1)
+            FASTBP_NAME(fastbp_input_forward_k)(X, W, b, out, rows, N, 1, 1, 1);
+        else if (k == 2)
+            FASTBP_NAME(fastbp_input_forward_k)(X, W, b, out, rows, N, 2, 1, 1);
+        else
+            FASTBP_NAME(fastbp_input_forward_k)(X, W, b, out, rows, N, 3, 1, 1);
     } else {
         if (k == 1)
-            FASTBP_NAME(fastbp_input_forward_k)(X, W, b, out, rows, N, 1, 0);
+            FASTBP_NAME(fastbp_input_forward_k)(X, W, b, out, rows, N, 1, 0, 1);
         else if (k == 2)
-            FASTBP_NAME(fastbp_input_forward_k)(X, W, b, out, rows, N, 2, 0);
+            FASTBP_NAME(fastbp_input_forward_k)(X, W, b, out, rows, N, 2, 0, 1);
         else
-            FASTBP_NAME(fastbp_input_forward_k)(X, W, b, out, rows, N, 3, 0);
+            FASTBP_NAME(fastbp_input_forward_k)(X, W, b, out, rows, N, 3, 0, 1);
     }
 }
 

@@ -91,3 +91,37 @@ def test_special_values_agree_bit_for_bit(module, dtype, relu):
         # would not: both fastbp paths keep the scalar rule "0 if v < 0 else v")
         assert not (got < 0).any()
         assert np.isnan(got).any()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("n_inputs", WIDTHS)
+@pytest.mark.parametrize("n_neurons", [1, 2, 3])
+def test_thin_dinputs_agree_bit_for_bit(module, dtype, n_neurons, n_inputs):
+    # dX = dZ·Wᵀ of a layer with 1-3 neurons is the same product without bias
+    # (_product_rows), in vector lanes when THIN_FORWARD_VECTORS is on.
+    rng = np.random.default_rng(n_neurons * 1000 + n_inputs)
+    X = rng.standard_normal((21, n_inputs)).astype(dtype)
+    W = rng.standard_normal((n_inputs, n_neurons)).astype(dtype)
+    D = rng.standard_normal((21, n_neurons)).astype(dtype)
+    D[3, 0] = np.nan
+    D[5] = -0.0
+    results = []
+    old_small = module._set_small_product(0)  # not the small-product loops
+    try:
+        for vectors in (True, False):
+            old = module._set_thin_forward_vectors(vectors)
+            try:
+                out = [np.full(shape, 7.0, dtype=dtype)
+                       for shape in ((21, n_inputs), (n_inputs, n_neurons), (1, n_neurons))]
+                module.dense_backward[CTYPE[dtype]](D, X, W, *out)
+            finally:
+                module._set_thin_forward_vectors(old)
+            results.append(out[0])
+    finally:
+        module._set_small_product(old_small)
+    assert_same_bits(*results)
+    want = R.dense_backward(D.astype(np.float64), X.astype(np.float64), W.astype(np.float64))[0]
+    ok = ~np.isnan(want)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert_allclose(results[0][ok], want[ok], rtol=tol, atol=tol)
+    assert np.isnan(results[0][3]).all()
