@@ -72,11 +72,11 @@ cdef extern from "_thin_kernels.h":
     const bint FASTBP_THIN_KERNELS
     void fastbp_thin_backward_rows_d(const double *dY, const double *out, const double *X,
                                      const double *W, double *dX, double *dW, double *db,
-                                     double *gs, Py_ssize_t rows, Py_ssize_t k,
+                                     double *px, Py_ssize_t rows, Py_ssize_t k,
                                      Py_ssize_t N) noexcept nogil
     void fastbp_thin_backward_rows_f(const float *dY, const float *out, const float *X,
                                      const float *W, float *dX, float *dW, float *db,
-                                     float *gs, Py_ssize_t rows, Py_ssize_t k,
+                                     float *px, Py_ssize_t rows, Py_ssize_t k,
                                      Py_ssize_t N) noexcept nogil
     void fastbp_thin_output_forward_d(const double *A, const double *B, const double *bias,
                                       double *out, Py_ssize_t rows, Py_ssize_t n,
@@ -116,11 +116,14 @@ cdef Py_ssize_t THIN_BACKWARD_INPUTS_D = 3 if FASTBP_THIN_KERNELS else 0
 cdef Py_ssize_t THIN_BACKWARD_INPUTS_F = 3 if FASTBP_THIN_KERNELS else 0
 
 # A block of the thin backward pass: its rows of dvalues and output fill 16 KiB of L1, and
-# its masked gradient fits a stack array of THIN_SCRATCH values (16 KiB of float64), as do
-# the rows of dvalues that thin_dinputs_thin_backward_kernel computes ahead of the pass.
+# at most THIN_SCRATCH values (16 KiB of float64), so that the rows of dvalues that
+# thin_dinputs_thin_backward_kernel computes ahead of the pass fit a stack array. dX's
+# partial sums take k ≤ 3 vectors a row, and only when the block has at least two vectors
+# of columns (n_neurons ≥ 2·lanes): THIN_PARTIALS = 3/2·THIN_SCRATCH values then suffice.
 cdef enum:
     THIN_BLOCK_BYTES = 16384
     THIN_SCRATCH = 2048
+    THIN_PARTIALS = 3 * THIN_SCRATCH // 2
 
 # In the checked build (FASTBP_DEBUG=1: FASTBP_CHECKED_BUILD, see _functional_kernels.pxd)
 # the memoryview kernels that hand raw pointers to a *_ptr kernel first check that every
@@ -661,13 +664,13 @@ cdef inline Py_ssize_t _thin_block_rows(Py_ssize_t n_neurons, Py_ssize_t itemsiz
 
 cdef inline void _thin_backward_rows(const floating *dY, const floating *output,
                                      const floating *X, const floating *W, floating *dX,
-                                     floating *dW, floating *db, floating *gs, Py_ssize_t rows,
+                                     floating *dW, floating *db, floating *px, Py_ssize_t rows,
                                      Py_ssize_t n_inputs, Py_ssize_t n_neurons) noexcept nogil:
     if floating is double:
-        fastbp_thin_backward_rows_d(dY, output, X, W, dX, dW, db, gs, rows, n_inputs,
+        fastbp_thin_backward_rows_d(dY, output, X, W, dX, dW, db, px, rows, n_inputs,
                                     n_neurons)
     else:
-        fastbp_thin_backward_rows_f(dY, output, X, W, dX, dW, db, gs, rows, n_inputs,
+        fastbp_thin_backward_rows_f(dY, output, X, W, dX, dW, db, px, rows, n_inputs,
                                     n_neurons)
 
 
@@ -680,7 +683,7 @@ cdef void thin_backward_ptr(const floating *dY, const floating *output, const fl
     # IN:  dY, output (n_samples, n_neurons), X (n_samples, n_inputs), W (n_inputs, n_neurons)
     # OUT: dX (n_samples, n_inputs), dW (n_inputs, n_neurons), db (1, n_neurons)
     cdef Py_ssize_t i = 0, k, rows, block = _thin_block_rows(n_neurons, sizeof(floating))
-    cdef floating gs[THIN_SCRATCH]
+    cdef floating px[THIN_PARTIALS]
     for k in range(n_neurons):
         db[k] = 0
     for k in range(n_inputs * n_neurons):
@@ -691,7 +694,7 @@ cdef void thin_backward_ptr(const floating *dY, const floating *output, const fl
                             output + i * n_neurons if output != NULL else NULL,
                             X + i * n_inputs, W,
                             dX + i * n_inputs if dX != NULL else NULL,
-                            dW, db, gs, rows, n_inputs, n_neurons)
+                            dW, db, px, rows, n_inputs, n_neurons)
         i += rows
 
 
@@ -787,7 +790,7 @@ cdef void thin_dinputs_thin_backward_kernel(
     cdef Py_ssize_t i = 0, j, r, rows, block = _thin_block_rows(n_inputs, sizeof(floating))
     cdef floating wt[3 * THIN_TRANSPOSE_MAX]
     cdef floating scratch[THIN_SCRATCH]
-    cdef floating gs[THIN_SCRATCH]
+    cdef floating px[THIN_PARTIALS]
     cdef const floating *w = &W[0, 0]
     cdef floating *dX
     if FASTBP_CHECKED_BUILD and not (k <= 3 and n_neurons <= 3
@@ -817,7 +820,7 @@ cdef void thin_dinputs_thin_backward_kernel(
         _product_rows(&dZ[i, 0], wt, scratch, rows, n_neurons, n_inputs)
         _thin_backward_rows(scratch, &output[i, 0], &X_below[i, 0], &W_below[0, 0],
                             dX + i * k if dinputs else NULL, &dW_below[0, 0],
-                            &db_below[0, 0], gs, rows, k, n_inputs)
+                            &db_below[0, 0], px, rows, k, n_inputs)
         i += rows
 
 

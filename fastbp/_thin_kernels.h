@@ -11,11 +11,13 @@
  * output-sized arrays: the separate path (ReLU mask into dz, then OpenBLAS for dW and dX)
  * writes dz to L2 and reads it back twice. Here the rows are taken in blocks that stay in
  * L1; each block is read from L2 once, and dz is never stored:
- *   1. column blocks of two vectors: g = dvalues masked by output > 0 (or NaN), summed into
- *      db and, times each input, into the rows of dW, with the sums held in registers over
- *      the rows of the block;
- *   2. then, if dX is wanted, each row's dX[i, j] = g_i · W[j, :], in vector lanes, from
- *      g kept in a scratch block by step 1.
+ *   column blocks of two vectors: g = dvalues masked by output > 0 (or NaN), summed into
+ *   db and, times each input, into the rows of dW, with the sums held in registers over
+ *   the rows of the block; and, if dX is wanted, g times the block of each row of W added
+ *   to one vector of partial sums per row and input (a scratch block in L1), whose lanes
+ *   give dX[i, j] = g_i · W[j, :] after the last block. g is used while in registers: an
+ *   earlier version stored it for a second pass over the block that computed dX, and
+ *   spent 1.25-1.4x the time (benchmarks/thin_backward.py).
  * gcc does not vectorize these register-blocked sums from plain loops (tried from Cython:
  * scalar code, 2-3x slower), so they are written with GCC/Clang vector extensions. They are
  * generic: SSE2 splits each 32-byte vector in two, AVX2 takes it whole; with FMA (the
@@ -123,10 +125,10 @@ static inline void fastbp_lane_sums_f(fastbp_vf a, fastbp_vf b, float *ra, float
 /* No vector extensions: the kernels take their separate path (see _kernels.pyx). */
 #define FASTBP_THIN_KERNELS 0
 static void fastbp_thin_backward_rows_d(const double *dY, const double *out, const double *X,
-        const double *W, double *dX, double *dW, double *db, double *gs, ptrdiff_t rows,
+        const double *W, double *dX, double *dW, double *db, double *px, ptrdiff_t rows,
         ptrdiff_t k, ptrdiff_t N) {}
 static void fastbp_thin_backward_rows_f(const float *dY, const float *out, const float *X,
-        const float *W, float *dX, float *dW, float *db, float *gs, ptrdiff_t rows,
+        const float *W, float *dX, float *dW, float *db, float *px, ptrdiff_t rows,
         ptrdiff_t k, ptrdiff_t N) {}
 static void fastbp_thin_output_forward_d(const double *A, const double *B, const double *bias,
         double *out, ptrdiff_t rows, ptrdiff_t n, ptrdiff_t k, int relu) {}

@@ -92,12 +92,21 @@ static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_rows_dot_k)
 }
 
 static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_rows_k)(
-        const T *dY, const T *out, const T *X, const T *W, T *dX, T *dW, T *db, T *gs,
+        const T *dY, const T *out, const T *X, const T *W, T *dX, T *dW, T *db, T *px,
         ptrdiff_t rows, ptrdiff_t N, const int K, const int relu)
 {
     ptrdiff_t i, c, j;
     V zero = {0};
-    /* 1. db += Σ_i g_i, dW[j, :] += Σ_i X[i, j]·g_i; two vectors of columns at a time. */
+    T unused;
+    /* Columns in blocks of two vectors: g = dY masked, then
+     *   db += Σ_i g_i, dW[j, :] += Σ_i X[i, j]·g_i, the sums in registers over the rows;
+     *   for dX, px[i, j] += g_i·W[j, block] as one vector of partial sums per row and input,
+     *   kept in px (rows × K vectors, in L1) across the blocks: g is used while it is in a
+     *   register, and neither stored nor read again. */
+    const int blocks = N >= 2 * L;
+    if (dX != NULL && blocks)
+        for (i = 0; i < rows * K * L; i++)
+            px[i] = 0;
     for (c = 0; c + 2 * L <= N; c += 2 * L) {
         V s0 = zero, s1 = zero;  /* db may be NULL: no sums (gcc unswitches the loop) */
         if (db != NULL) {
@@ -106,6 +115,7 @@ static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_rows_k
         }
         V a00 = FASTBP_NAME(fastbp_load)(dW + c), a01 = FASTBP_NAME(fastbp_load)(dW + c + L);
         V a10 = a00, a11 = a01, a20 = a00, a21 = a01;
+        V w00 = zero, w01 = zero, w10 = zero, w11 = zero, w20 = zero, w21 = zero;
         if (K > 1) {
             a10 = FASTBP_NAME(fastbp_load)(dW + N + c);
             a11 = FASTBP_NAME(fastbp_load)(dW + N + c + L);
@@ -114,15 +124,23 @@ static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_rows_k
             a20 = FASTBP_NAME(fastbp_load)(dW + 2 * N + c);
             a21 = FASTBP_NAME(fastbp_load)(dW + 2 * N + c + L);
         }
+        if (dX != NULL) {
+            w00 = FASTBP_NAME(fastbp_load)(W + c);
+            w01 = FASTBP_NAME(fastbp_load)(W + c + L);
+            if (K > 1) {
+                w10 = FASTBP_NAME(fastbp_load)(W + N + c);
+                w11 = FASTBP_NAME(fastbp_load)(W + N + c + L);
+            }
+            if (K > 2) {
+                w20 = FASTBP_NAME(fastbp_load)(W + 2 * N + c);
+                w21 = FASTBP_NAME(fastbp_load)(W + 2 * N + c + L);
+            }
+        }
         for (i = 0; i < rows; i++) {
             const T *dy = dY + i * N + c, *o = out + i * N + c;
             V g0 = FASTBP_NAME(fastbp_grad)(dy, o, relu);
             V g1 = FASTBP_NAME(fastbp_grad)(dy + L, o + L, relu);
             V x0 = FASTBP_NAME(fastbp_splat)(X[i * K]);
-            if (relu && dX != NULL) {  /* kept for step 2, in L1 */
-                FASTBP_NAME(fastbp_store)(gs + i * N + c, g0);
-                FASTBP_NAME(fastbp_store)(gs + i * N + c + L, g1);
-            }
             if (db != NULL) {
                 s0 += g0;
                 s1 += g1;
@@ -138,6 +156,17 @@ static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_rows_k
                 V x2 = FASTBP_NAME(fastbp_splat)(X[i * K + 2]);
                 a20 = FASTBP_NAME(fastbp_madd)(x2, g0, a20);
                 a21 = FASTBP_NAME(fastbp_madd)(x2, g1, a21);
+            }
+            if (dX != NULL) {
+                T *q = px + i * K * L;
+                FASTBP_NAME(fastbp_store)(q, FASTBP_NAME(fastbp_load)(q)
+                    + FASTBP_NAME(fastbp_madd)(g1, w01, g0 * w00));
+                if (K > 1)
+                    FASTBP_NAME(fastbp_store)(q + L, FASTBP_NAME(fastbp_load)(q + L)
+                        + FASTBP_NAME(fastbp_madd)(g1, w11, g0 * w10));
+                if (K > 2)
+                    FASTBP_NAME(fastbp_store)(q + 2 * L, FASTBP_NAME(fastbp_load)(q + 2 * L)
+                        + FASTBP_NAME(fastbp_madd)(g1, w21, g0 * w20));
             }
         }
         if (db != NULL) {
@@ -155,21 +184,39 @@ static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_rows_k
             FASTBP_NAME(fastbp_store)(dW + 2 * N + c + L, a21);
         }
     }
+    /* dX from its partial sums: their lanes, in a fixed order. */
+    if (dX != NULL) {
+        for (i = 0; i < rows; i++) {
+            const T *q = px + i * K * L;
+            if (!blocks) {
+                for (j = 0; j < K; j++)
+                    dX[i * K + j] = 0;
+            } else if (K == 1) {
+                FASTBP_NAME(fastbp_lane_sums)(FASTBP_NAME(fastbp_load)(q),
+                                              FASTBP_NAME(fastbp_load)(q), &dX[i], &unused);
+            } else {
+                FASTBP_NAME(fastbp_lane_sums)(FASTBP_NAME(fastbp_load)(q),
+                                              FASTBP_NAME(fastbp_load)(q + L),
+                                              &dX[i * K], &dX[i * K + 1]);
+                if (K > 2)
+                    FASTBP_NAME(fastbp_lane_sums)(FASTBP_NAME(fastbp_load)(q + 2 * L),
+                                                  FASTBP_NAME(fastbp_load)(q + 2 * L),
+                                                  &dX[i * K + 2], &unused);
+            }
+        }
+    }
     for (; c < N; c++) {  /* the last columns, one at a time, in the same order */
         for (i = 0; i < rows; i++) {
             T g = FASTBP_NAME(fastbp_grad1)(dY + i * N + c, out + i * N + c, relu);
-            if (relu && dX != NULL)
-                gs[i * N + c] = g;
             if (db != NULL)
                 db[c] += g;
             for (j = 0; j < K; j++)
                 dW[j * N + c] += X[i * K + j] * g;
+            if (dX != NULL)
+                for (j = 0; j < K; j++)
+                    dX[i * K + j] += g * W[j * N + c];
         }
     }
-    /* 2. dX[i, j] = g_i · W[j, :], from g kept in gs by step 1 (with ReLU) or dY itself.
-     * The block is in L1 by now. */
-    if (dX != NULL)
-        FASTBP_NAME(fastbp_rows_dot_k)(relu ? gs : dY, W, NULL, dX, rows, N, K, 0);
 }
 
 /* out[i, :] := X[i, :]·W + b, then max(out, 0) (NaN kept) if relu: the forward pass of a
@@ -272,27 +319,28 @@ static void FASTBP_NAME(fastbp_thin_output_forward)(
  * (rows × k, 1 <= k <= 3), and weights W (k × N):
  *     db += Σ_i g_i (unless db is NULL);  dW += Xᵀ·g;  dX := g·Wᵀ (unless dX is NULL),
  * where g is dY masked by output > 0 (or NaN). The caller zeroes db and dW, then calls this
- * on blocks of rows small enough for L1, in order. With ReLU and dX, gs (rows × N, not
- * aliasing the rest) receives g, which step 2 reads back from L1 instead of masking again. */
+ * on blocks of rows small enough for L1, in order. With dX, px (not aliasing the rest)
+ * receives dX's partial sums: rows·k·FASTBP_LANES values if N >= 2·FASTBP_LANES, none
+ * otherwise. */
 static void FASTBP_NAME(fastbp_thin_backward_rows)(
-        const T *dY, const T *out, const T *X, const T *W, T *dX, T *dW, T *db, T *gs,
+        const T *dY, const T *out, const T *X, const T *W, T *dX, T *dW, T *db, T *px,
         ptrdiff_t rows, ptrdiff_t k, ptrdiff_t N)
 {
     /* Each (k, relu) pair compiled on its own, with its sums in registers. */
     if (out != NULL) {
         if (k == 1)
-            FASTBP_NAME(fastbp_thin_rows_k)(dY, out, X, W, dX, dW, db, gs, rows, N, 1, 1);
+            FASTBP_NAME(fastbp_thin_rows_k)(dY, out, X, W, dX, dW, db, px, rows, N, 1, 1);
         else if (k == 2)
-            FASTBP_NAME(fastbp_thin_rows_k)(dY, out, X, W, dX, dW, db, gs, rows, N, 2, 1);
+            FASTBP_NAME(fastbp_thin_rows_k)(dY, out, X, W, dX, dW, db, px, rows, N, 2, 1);
         else
-            FASTBP_NAME(fastbp_thin_rows_k)(dY, out, X, W, dX, dW, db, gs, rows, N, 3, 1);
+            FASTBP_NAME(fastbp_thin_rows_k)(dY, out, X, W, dX, dW, db, px, rows, N, 3, 1);
     } else {
         if (k == 1)
-            FASTBP_NAME(fastbp_thin_rows_k)(dY, dY, X, W, dX, dW, db, gs, rows, N, 1, 0);
+            FASTBP_NAME(fastbp_thin_rows_k)(dY, dY, X, W, dX, dW, db, px, rows, N, 1, 0);
         else if (k == 2)
-            FASTBP_NAME(fastbp_thin_rows_k)(dY, dY, X, W, dX, dW, db, gs, rows, N, 2, 0);
+            FASTBP_NAME(fastbp_thin_rows_k)(dY, dY, X, W, dX, dW, db, px, rows, N, 2, 0);
         else
-            FASTBP_NAME(fastbp_thin_rows_k)(dY, dY, X, W, dX, dW, db, gs, rows, N, 3, 0);
+            FASTBP_NAME(fastbp_thin_rows_k)(dY, dY, X, W, dX, dW, db, px, rows, N, 3, 0);
     }
 }
 
