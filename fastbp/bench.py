@@ -15,8 +15,9 @@ How it measures, for each size and dtype:
 * a third runner, timed in the same rounds, does nothing but the step's three matrix
   products with numpy into preallocated arrays (``NumpyProducts``). The ``bound`` column is
   the median of reference/products: the speedup a step would reach if it cost only those
-  products at the speed numpy's OpenBLAS runs them. Where it is below a target, no step
-  that leaves its products to that BLAS can meet the target.
+  products at the speed numpy's OpenBLAS runs them. Where the products dominate (784
+  inputs and up) and the bound is below a target, no step that leaves its products to that
+  BLAS can meet the target; on the thin spiral layers it is mostly numpy's call cost.
 
 The machine, BLAS libraries and threads (threadpoolctl) are printed above the table, and
 whether OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE were set (they change numpy's BLAS kernels).
@@ -157,9 +158,12 @@ class NumpyProducts:
     """Only the step's three matrix products, by numpy's BLAS into preallocated arrays:
     ``X·W``, ``Xᵀ·dvalues`` and ``dvalues·Wᵀ``.
 
-    The reference's time over this one's (the ``bound`` column) is the speedup fastbp would
-    reach if its step cost nothing but these products at numpy's own speed: above it, a
-    step must run the products faster than numpy's OpenBLAS does.
+    The reference's time over this one's (the ``bound`` column) is the speedup a step would
+    reach if it cost nothing but these three products, run as fast as numpy's OpenBLAS runs
+    them (fastbp calls scipy's OpenBLAS, the same kernels in another build). Where the
+    products dominate the step (784 inputs and up), a target above it asks for products
+    faster than that BLAS. At the spiral's sizes the products take a few µs, this time is
+    mostly numpy's per-call cost, and the bound says little.
     """
 
     def __init__(self, layer, X, dvalues):

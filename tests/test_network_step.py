@@ -81,7 +81,8 @@ def test_compiled_step_is_the_layer_by_layer_step(monkeypatch, optimizer, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
-@pytest.mark.parametrize("sizes", [(2, 3, 3, 3), (2, 3, 64, 3), (2, 3, 3, 3, 3), (2, 64, 3)],
+@pytest.mark.parametrize("sizes", [(2, 3, 3, 3), (2, 3, 64, 3), (2, 3, 3, 3, 3), (2, 64, 3),
+                                   (2, 17, 3), (2, 12, 3), (2, 100, 3)],
                          ids=lambda s: "-".join(map(str, s)))
 def test_thin_layers_fed_by_thin_layers(monkeypatch, sizes, dtype):
     # Layers with 1-3 inputs take the one-pass backward, which never writes a ReLU layer's
@@ -89,7 +90,8 @@ def test_thin_layers_fed_by_thin_layers(monkeypatch, sizes, dtype):
     # in NetworkStep._backward_layer keep that right: a thin ReLU layer does not feed its
     # (unwritten) mask to the layer below, and a fed layer that is not the first still
     # writes its dinputs. 300 samples: every one of these products is past the small-
-    # product loops, so the thin paths really run (with 60, some are not).
+    # product loops, so the thin paths really run (with 60, some are not). 17, 12 and 100
+    # wide: the one-pass backward's columns left over after its vector blocks.
     results, calls = train_both(monkeypatch, "adam", dtype, sizes=sizes, samples=100,
                                 epochs=12)
     assert calls[0] is not None

@@ -13,9 +13,11 @@ import fastbp
 from fastbp import reference as R
 from fastbp._validation import kernels_module
 
-# 1 and 5 neurons: no vector columns; 16, 64: whole ones; 17, 100: some left over;
-# 2048: one row a block (THIN_SCRATCH); 2049: past it, the separate path.
-WIDTHS = [1, 5, 16, 17, 64, 100, 2048, 2049]
+# 1 and 5 neurons: no block of two vectors of columns in either dtype; 8: exactly one in
+# float64, none in float32 (its vectors hold 8); 12, 15: one float64 block and columns left
+# over, none in float32; 16, 64: whole blocks; 17, 100: some left over; 2048: one row a
+# block (THIN_SCRATCH); 2049: past it, the separate path.
+WIDTHS = [1, 5, 8, 12, 15, 16, 17, 64, 100, 2048, 2049]
 
 
 @pytest.fixture(params=["thin", "separate"])
@@ -152,3 +154,20 @@ def test_thin_output_forward_keeps_nan_and_clips_negatives():
     assert np.isnan(out[0]).all()  # np.maximum(0, nan) is nan, as in the book
     assert_array_equal(out[1], [0.0, 0.0])
     assert_array_equal(out[2:], 64.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_full_scratch_of_partial_sums(dtype):
+    # float32, 16 neurons, 3 inputs: blocks of 128 rows (THIN_SCRATCH / 16), whose dX
+    # partial sums fill the scratch exactly (128 rows × 3 inputs × 8 lanes = THIN_PARTIALS);
+    # float64 takes blocks of 64 rows there. 300 samples: two whole blocks and a partial one.
+    X, W, b, D = _case(300, 3, 16, dtype, seed=11)
+    layer = fastbp.DenseReLU(3, 16, dtype=dtype)
+    layer.set_parameters(W, b)
+    layer.forward(X)
+    layer.backward(D)
+    dz = R.relu_backward(D.astype(np.float64), layer.output)
+    want = R.dense_backward(dz, X.astype(np.float64), W.astype(np.float64))
+    for got, expected in zip((layer.dinputs, layer.dweights, layer.dbiases), want):
+        assert_allclose(got, expected, rtol=_tol(dtype)["rtol"],
+                        atol=_tol(dtype)["atol"] * np.abs(D).max() * 300 ** 0.5)

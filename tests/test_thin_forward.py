@@ -98,7 +98,8 @@ def test_special_values_agree_bit_for_bit(module, dtype, relu):
 @pytest.mark.parametrize("n_neurons", [1, 2, 3])
 def test_thin_dinputs_agree_bit_for_bit(module, dtype, n_neurons, n_inputs):
     # dX = dZ·Wᵀ of a layer with 1-3 neurons is the same product without bias
-    # (_product_rows), in vector lanes when THIN_FORWARD_VECTORS is on.
+    # (_product_rows), in vector lanes when THIN_FORWARD_VECTORS is on. (With 1-3 inputs
+    # too, the layer takes the one-pass backward instead, and both runs agree trivially.)
     rng = np.random.default_rng(n_neurons * 1000 + n_inputs)
     X = rng.standard_normal((21, n_inputs)).astype(dtype)
     W = rng.standard_normal((n_inputs, n_neurons)).astype(dtype)
