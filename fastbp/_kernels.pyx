@@ -684,6 +684,11 @@ cdef void thin_backward_ptr(const floating *dY, const floating *output, const fl
     # OUT: dX (n_samples, n_inputs), dW (n_inputs, n_neurons), db (1, n_neurons)
     cdef Py_ssize_t i = 0, k, rows, block = _thin_block_rows(n_neurons, sizeof(floating))
     cdef floating px[THIN_PARTIALS]
+    if FASTBP_CHECKED_BUILD and not (1 <= n_inputs <= 3 and 1 <= n_neurons <= THIN_SCRATCH):
+        # px and the blocks of rows are sized for these shapes only (_thin_backward_path).
+        with gil:
+            raise ValueError("checked build: thin_backward_ptr handed a layer that is not "
+                             "thin")
     for k in range(n_neurons):
         db[k] = 0
     for k in range(n_inputs * n_neurons):
