@@ -123,7 +123,7 @@ cdef Py_ssize_t THIN_BACKWARD_INPUTS_F = 3 if FASTBP_THIN_KERNELS else 0
 cdef enum:
     THIN_BLOCK_BYTES = 16384
     THIN_SCRATCH = 2048
-    THIN_PARTIALS = 3 * THIN_SCRATCH // 2
+    THIN_PARTIALS = 3072  # 3 * THIN_SCRATCH / 2 (a literal: in the checked build, // is a call)
 
 # In the checked build (FASTBP_DEBUG=1: FASTBP_CHECKED_BUILD, see _functional_kernels.pxd)
 # the memoryview kernels that hand raw pointers to a *_ptr kernel first check that every
