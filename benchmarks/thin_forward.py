@@ -33,6 +33,14 @@ def _time(fn, number):
     return (time.perf_counter() - t0) / number
 
 
+def _forward_case(rng, rows, n_inputs, neurons, dtype):
+    """The kernels of ``dtype`` and a (rows, n_inputs) @ (n_inputs, neurons) forward case."""
+    X = rng.standard_normal((rows, n_inputs)).astype(dtype)
+    W = rng.standard_normal((n_inputs, neurons)).astype(dtype)
+    b = rng.standard_normal((1, neurons)).astype(dtype)
+    return KERNELS[np.dtype(dtype)], X, W, b, np.empty((rows, neurons), dtype)
+
+
 def _vectors_off_on(run, rounds, number):
     """Median of the paired ratios run() time with THIN_FORWARD_VECTORS off / on."""
     old = kernels_module._set_thin_forward_vectors(True)
@@ -58,11 +66,7 @@ def vectors(args):
         for n_inputs in (1, 2, 3):
             row = [f"{f'dense_forward, {n_inputs} inputs':<28}"]
             for dtype in (np.float64, np.float32):
-                k = KERNELS[np.dtype(dtype)]
-                X = rng.standard_normal((args.rows, n_inputs)).astype(dtype)
-                W = rng.standard_normal((n_inputs, args.neurons)).astype(dtype)
-                b = rng.standard_normal((1, args.neurons)).astype(dtype)
-                out = np.empty((args.rows, args.neurons), dtype)
+                k, X, W, b, out = _forward_case(rng, args.rows, n_inputs, args.neurons, dtype)
                 ratio = _vectors_off_on(lambda: k.dense_forward(X, W, b, out, True),  # noqa: B023
                                         args.rounds, 1000)
                 row.append(f"{ratio:>7.2f}x")
@@ -101,11 +105,7 @@ def main():
         for n_inputs in range(1, 9):
             row = [f"{n_inputs:>6}"]
             for dtype in (np.float64, np.float32):
-                k = KERNELS[np.dtype(dtype)]
-                X = rng.standard_normal((args.rows, n_inputs)).astype(dtype)
-                W = rng.standard_normal((n_inputs, args.neurons)).astype(dtype)
-                b = rng.standard_normal((1, args.neurons)).astype(dtype)
-                out = np.empty((args.rows, args.neurons), dtype)
+                k, X, W, b, out = _forward_case(rng, args.rows, n_inputs, args.neurons, dtype)
 
                 def forward():
                     k.dense_forward(X, W, b, out, True)
