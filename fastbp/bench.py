@@ -325,6 +325,10 @@ def plot(results, path):
         flops = [6 * np.prod(r["size"]) for r in rows]
         line, = ax.plot(flops, [r["speedup"] for r in rows], marker="o",
                         label=f"vs numpy reference, {dtype}, {threads} thread(s)")
+        if all("blas_bound" in r for r in rows):
+            ax.plot(flops, [r["blas_bound"] for r in rows], linestyle=":",
+                    color=line.get_color(),
+                    label=f"bound: reference / numpy's 3 products, {dtype}, {threads} thread(s)")
         if all("torch_speedup" in r for r in rows):
             ax.plot(flops, [r["torch_speedup"] for r in rows], marker="s", linestyle="--",
                     color=line.get_color(), label=f"vs PyTorch, {dtype}, {threads} thread(s)")

@@ -37,3 +37,16 @@ def test_bench_reports_speedup_and_bound(tmp_path, capsys):
         assert res["speedup_p25"] <= res["speedup"] <= res["speedup_p75"]
         assert res["products_s"] > 0
         assert res["max_rel_error"] < (1e-10 if res["dtype"] == "float64" else 1e-4)
+
+
+def test_plot_draws_speedup_and_bound(tmp_path):
+    pytest.importorskip("matplotlib")
+    results = [
+        {"size": list(size), "dtype": dtype, "threads": 1, "speedup": speedup,
+         "blas_bound": bound}
+        for size, speedup, bound in (((300, 2, 64), 8.0, 7.9), ((32, 784, 128), 1.1, 1.15))
+        for dtype in ("float64", "float32")
+    ]
+    path = tmp_path / "speedup.png"
+    bench.plot(results, str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
