@@ -171,8 +171,10 @@ def dense_backward_plain(dvalues, inputs, weights, output, dinputs=None, dweight
         dweights = _empty(n_inputs, n_neurons, t)
     if dbiases is None:
         dbiases = _empty(1, n_neurons, t)
-    # The masked gradient: a scratch array (dvalues is the caller's and is not written).
-    dz = _empty(n_samples, n_neurons, t) if output is not None else None
+    # The masked gradient: a scratch array (dvalues is the caller's and is not written),
+    # unless the kernel takes the one-pass path of thin layers, which never stores it.
+    dz = (_empty(n_samples, n_neurons, t) if output is not None and _KERNELS.backward_needs_dz(
+        n_samples, n_inputs, n_neurons, t == cnp.NPY_DOUBLE) else None)
     _sized(dvalues, n_samples, n_neurons)
     _sized(weights, n_inputs, n_neurons)
     if output is not None:

@@ -22,6 +22,10 @@ ctypedef void (*dense_backward_f_t)(const float *, const float *, const float *,
                                     const float *, float *, float *, float *, float *,
                                     Py_ssize_t, Py_ssize_t, Py_ssize_t) noexcept nogil
 
+# Whether dense_backward_*_t with an output (the ReLU) writes its dz scratch, for (n_samples,
+# n_inputs, n_neurons, float64): the one-pass backward of thin layers never does.
+ctypedef bint (*backward_needs_dz_t)(Py_ssize_t, Py_ssize_t, Py_ssize_t, bint) noexcept nogil
+
 cdef struct FunctionalKernels:
     dense_forward_d_t dense_forward_d
     dense_forward_f_t dense_forward_f
@@ -31,6 +35,7 @@ cdef struct FunctionalKernels:
     relu_backward_f_t relu_backward_f
     dense_backward_d_t dense_backward_d
     dense_backward_f_t dense_backward_f
+    backward_needs_dz_t backward_needs_dz
 
 cdef extern from *:
     """

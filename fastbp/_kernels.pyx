@@ -727,8 +727,12 @@ cdef void dense_backward_ptr(const floating *dY, const floating *X, const floati
                              floating *db, Py_ssize_t n_samples, Py_ssize_t n_inputs,
                              Py_ssize_t n_neurons) noexcept nogil:
     """The functional dense_backward (output NULL) or dense_relu_backward: db (through the
-    ReLU mask into dz first, if output), then dW and dX, as the def entry points do."""
-    if _thin_backward_path(n_samples, n_inputs, n_neurons, floating is double):
+    ReLU mask into dz first, if output), then dW and dX, as the def entry points do. dz may
+    be NULL where _backward_needs_dz is false."""
+    # With dz NULL the caller saw the one-pass path (_backward_needs_dz): take it even if a
+    # threshold hook changed since, rather than write through NULL.
+    if (_thin_backward_path(n_samples, n_inputs, n_neurons, floating is double)
+            or (output != NULL and dz == NULL)):
         thin_backward_ptr(dY, output, X, W, dX, dW, db, n_samples, n_inputs, n_neurons)
         return
     if output != NULL:
@@ -910,6 +914,12 @@ def regularization_grad(const floating[:, ::1] param, floating[:, ::1] grad,
         regularization_grad_kernel(param, grad, <floating> l1, <floating> l2)
 
 
+cdef bint _backward_needs_dz(Py_ssize_t n_samples, Py_ssize_t n_inputs, Py_ssize_t n_neurons,
+                             bint f64) noexcept nogil:
+    # dense_backward_ptr with an output writes dz unless the layer takes the one-pass path.
+    return not _thin_backward_path(n_samples, n_inputs, n_neurons, f64)
+
+
 cdef FunctionalKernels _FUNCTIONAL
 _FUNCTIONAL.dense_forward_d = dense_forward_ptr[double]
 _FUNCTIONAL.dense_forward_f = dense_forward_ptr[float]
@@ -919,6 +929,7 @@ _FUNCTIONAL.relu_backward_d = relu_backward_ptr[double]
 _FUNCTIONAL.relu_backward_f = relu_backward_ptr[float]
 _FUNCTIONAL.dense_backward_d = dense_backward_ptr[double]
 _FUNCTIONAL.dense_backward_f = dense_backward_ptr[float]
+_FUNCTIONAL.backward_needs_dz = _backward_needs_dz
 
 
 def _functional_kernels():

@@ -239,3 +239,34 @@ def test_dense_backward_buffers_that_overlap_or_do_not_fit_take_the_checked_path
     flat = np.empty(5)
     fastbp.dense_backward(D, X, W, dbiases=flat)
     assert_array_equal(flat, D.sum(axis=0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,thin", [((300, 2, 64), True), ((300, 64, 3), False)],
+                         ids=["2-64-one-pass", "64-3-separate"])
+def test_relu_backward_allocates_its_scratch_only_where_it_is_used(dtype, shape, thin):
+    # The one-pass backward of a thin layer never stores the masked gradient: the fast path
+    # then allocates no (n_samples, n_neurons) scratch for it; the separate path needs one.
+    import tracemalloc
+
+    n, i, o = shape
+    X, W, _ = operands(shape, dtype)
+    rng = np.random.default_rng(1)
+    D = rng.standard_normal((n, o)).astype(dtype)
+    out = np.maximum(rng.standard_normal((n, o)), 0).astype(dtype)
+    buffers = dict(dinputs=np.empty((n, i), dtype), dweights=np.empty((i, o), dtype),
+                   dbiases=np.empty((1, o), dtype))
+    expected = fastbp.dense_relu_backward(D, X, W, out)  # fresh outputs, as a reference
+    tracemalloc.start()
+    try:
+        got = fastbp.dense_relu_backward(D, X, W, out, **buffers)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    for a, b in zip(got, expected):
+        assert_array_equal(a, b)
+    dz_bytes = n * o * np.dtype(dtype).itemsize
+    if thin:
+        assert peak < dz_bytes // 4, peak
+    else:
+        assert peak >= dz_bytes, peak
