@@ -95,10 +95,10 @@ cdef extern from "_thin_kernels.h":
 # the same expression per element as _dense_row (so the same bits), in vector lanes that
 # gcc does not version per row; so does dX = dZ·Wᵀ of a layer with 1-3 neurons (without
 # bias, _product_rows). Against the loops on 300×k→64 (four runs of
-# benchmarks/thin_forward.py --vectors): the forward 1.04-1.10× faster for 1-3 inputs
+# benchmarks/thin_forward.py --vectors): the forward 1.04-1.15× faster for 1-3 inputs
 # (1.36× and 1.56× once each, float32 with one input); the whole DenseReLU(2, 64) step
-# 1.00-1.09×, DenseReLU(64, 3) 1.00-1.04×. Writing the output is what is left: a C loop that
-# only stores those 150 KB takes ~2 µs here, the forward ~3 µs.
+# 1.00-1.09×, DenseReLU(64, 3) 1.00-1.04× (two runs). Writing the output is what is left: a
+# C loop that only stores those 150 KB took ~2 µs here, the forward ~3 µs.
 cdef bint THIN_FORWARD_VECTORS = FASTBP_THIN_KERNELS
 
 # The forward product of a layer with at most this many neurons (at most 3: the spiral's
