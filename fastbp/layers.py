@@ -10,12 +10,19 @@ and writes the next call's results into them while the batch shape and dtype sta
 same, so a steady training loop allocates nothing. The next ``forward``/``backward``
 call overwrites them: ``.copy()`` what you want to keep.
 
+Threads: each layer serializes the calls made on it with a lock of its own, so one layer used
+from several threads never crashes and is whole after every call; but its ``output`` (and
+the array ``forward`` returned) may already hold another thread's result by the time the
+caller reads it. Give each thread its own layer, or copy under your own lock
+(docs/threads.md). Separate layers run in parallel: the kernels release the GIL.
+
 Dtype: a layer computes in its ``dtype`` (float64 unless given) and converts whatever it
 receives (lists, ints, the other float dtype) to it. ``ReLU`` has no parameters and keeps
 float32 or float64 input as it is; anything else becomes float64.
 """
 
 import operator
+import threading
 
 import numpy as np
 
@@ -165,12 +172,13 @@ class Dense:
         self.dinputs = self.dweights = self.dbiases = None
         self._buffers = _Buffers()
         self._checked = None  # (weights, biases, their shapes) as last checked
+        self._lock = threading.RLock()  # serializes the calls of several threads
         self._unbind()
 
     # Attributes that describe this process's compiled objects, not the layer: dropped by
     # pickling and copy.deepcopy (the book pickles and deep-copies its models), remade on load.
     _TRANSIENT = ("_kernels", "_step", "_forward_bound", "_backward_bound", "_checked",
-                  "_buffers", "_fastbp_update")
+                  "_buffers", "_fastbp_update", "_lock")
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -192,6 +200,7 @@ class Dense:
         self._kernels = KERNELS[self.dtype]
         self._buffers = _Buffers()  # a copy never writes into the original's arrays
         self._checked = None
+        self._lock = threading.RLock()
         self._unbind()
 
     def _unbind(self):
@@ -233,78 +242,88 @@ class Dense:
 
     def forward(self, inputs, training=False):
         """Set ``inputs`` and ``output``; return ``output`` (overwritten by the next call)."""
-        bound = self._forward_bound
-        if bound is not None and bound.same(inputs, self.weights, self.biases, self.output):
-            # The arrays of the last call, unchanged: every check below still holds.
+        lock = self._lock
+        lock.acquire()
+        try:
+            bound = self._forward_bound
+            if bound is not None and bound.same(inputs, self.weights, self.biases, self.output):
+                # The arrays of the last call, unchanged: every check below still holds.
+                self._step.forward()
+                self.inputs = inputs
+                return self.output
+            inputs = _as_layer_array(inputs, "inputs", self.dtype)
+            weights, biases = self._parameters()
+            if inputs.ndim != 2 or inputs.shape[1] != weights.shape[0]:
+                raise ValueError(
+                    f"inputs must have shape (n_samples, {weights.shape[0]}) for this layer's "
+                    f"{weights.shape[0]} inputs, got {inputs.shape}"
+                )
+            out = self._buffers.get("output", (inputs.shape[0], weights.shape[1]), self.dtype,
+                                    (inputs, weights, biases))
+            self._forward_bound = self._backward_bound = None
+            self._step.bind_forward(inputs, weights, biases, out)
             self._step.forward()
             self.inputs = inputs
-            return self.output
-        inputs = _as_layer_array(inputs, "inputs", self.dtype)
-        weights, biases = self._parameters()
-        if inputs.ndim != 2 or inputs.shape[1] != weights.shape[0]:
-            raise ValueError(
-                f"inputs must have shape (n_samples, {weights.shape[0]}) for this layer's "
-                f"{weights.shape[0]} inputs, got {inputs.shape}"
-            )
-        out = self._buffers.get("output", (inputs.shape[0], weights.shape[1]), self.dtype,
-                                (inputs, weights, biases))
-        self._forward_bound = self._backward_bound = None
-        self._step.bind_forward(inputs, weights, biases, out)
-        self._step.forward()
-        self.inputs = inputs
-        self.output = out
-        self._forward_bound = ArraySnapshot(inputs, weights, biases, out)
-        return out
+            self.output = out
+            self._forward_bound = ArraySnapshot(inputs, weights, biases, out)
+            return out
+        finally:
+            lock.release()
 
     def backward(self, dvalues):
         """Set ``dinputs``, ``dweights`` and ``dbiases`` from the gradient of ``output``."""
-        bound = self._backward_bound
-        if bound is not None and bound.same(dvalues, self.inputs, self.weights, self.biases,
-                                            self.output, self.dinputs, self.dweights,
-                                            self.dbiases):
+        lock = self._lock
+        lock.acquire()
+        try:
+            bound = self._backward_bound
+            if bound is not None and bound.same(dvalues, self.inputs, self.weights, self.biases,
+                                                self.output, self.dinputs, self.dweights,
+                                                self.dbiases):
+                self._step.backward(self.weight_regularizer_l1, self.weight_regularizer_l2,
+                                    self.bias_regularizer_l1, self.bias_regularizer_l2)
+                return
+            if self.output is None:
+                raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+            dvalues = _as_layer_array(dvalues, "dvalues", self.dtype)
+            output, inputs = self.output, self.inputs
+            if dvalues.shape != output.shape:
+                raise ValueError(
+                    f"dvalues must have the shape of this layer's output {output.shape}, "
+                    f"got {dvalues.shape}"
+                )
+            weights, biases = self._parameters()
+            if weights.shape != (inputs.shape[1], output.shape[1]):
+                raise ValueError(
+                    f"weights changed shape to {weights.shape} since forward, which used "
+                    f"{(inputs.shape[1], output.shape[1])}"
+                )
+            if inputs.shape[0] != output.shape[0]:
+                raise ValueError(
+                    f"inputs has {inputs.shape[0]} samples but output has {output.shape[0]}: "
+                    "were they reassigned since forward?"
+                )
+            bound = self._forward_bound
+            if bound is None or not bound.same(inputs, weights, biases, output):
+                # inputs/output reassigned, or parameters converted, since forward: bind what
+                # backward reads. No forward fast path from this binding: ``output`` may be an
+                # array the caller set, which forward must never write into.
+                self._forward_bound = None
+                self._step.bind_forward(inputs, weights, biases, output)
+            avoid = (dvalues, inputs, weights, biases)
+            get, dtype = self._buffers.get, self.dtype
+            dinputs = get("dinputs", inputs.shape, dtype, avoid)
+            dweights = get("dweights", weights.shape, dtype, avoid)
+            dbiases = get("dbiases", biases.shape, dtype, avoid)
+            dz = get("dz", output.shape, dtype, avoid + (output,)) if self._relu else None
+            self._backward_bound = None
+            self._step.bind_backward(dvalues, dz, dinputs, dweights, dbiases)
             self._step.backward(self.weight_regularizer_l1, self.weight_regularizer_l2,
                                 self.bias_regularizer_l1, self.bias_regularizer_l2)
-            return
-        if self.output is None:
-            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        dvalues = _as_layer_array(dvalues, "dvalues", self.dtype)
-        output, inputs = self.output, self.inputs
-        if dvalues.shape != output.shape:
-            raise ValueError(
-                f"dvalues must have the shape of this layer's output {output.shape}, "
-                f"got {dvalues.shape}"
-            )
-        weights, biases = self._parameters()
-        if weights.shape != (inputs.shape[1], output.shape[1]):
-            raise ValueError(
-                f"weights changed shape to {weights.shape} since forward, which used "
-                f"{(inputs.shape[1], output.shape[1])}"
-            )
-        if inputs.shape[0] != output.shape[0]:
-            raise ValueError(
-                f"inputs has {inputs.shape[0]} samples but output has {output.shape[0]}: "
-                "were they reassigned since forward?"
-            )
-        bound = self._forward_bound
-        if bound is None or not bound.same(inputs, weights, biases, output):
-            # inputs/output reassigned, or parameters converted, since forward: bind what
-            # backward reads. No forward fast path from this binding: ``output`` may be an
-            # array the caller set, which forward must never write into.
-            self._forward_bound = None
-            self._step.bind_forward(inputs, weights, biases, output)
-        avoid = (dvalues, inputs, weights, biases)
-        get, dtype = self._buffers.get, self.dtype
-        dinputs = get("dinputs", inputs.shape, dtype, avoid)
-        dweights = get("dweights", weights.shape, dtype, avoid)
-        dbiases = get("dbiases", biases.shape, dtype, avoid)
-        dz = get("dz", output.shape, dtype, avoid + (output,)) if self._relu else None
-        self._backward_bound = None
-        self._step.bind_backward(dvalues, dz, dinputs, dweights, dbiases)
-        self._step.backward(self.weight_regularizer_l1, self.weight_regularizer_l2,
-                            self.bias_regularizer_l1, self.bias_regularizer_l2)
-        self.dinputs, self.dweights, self.dbiases = dinputs, dweights, dbiases
-        self._backward_bound = ArraySnapshot(dvalues, inputs, weights, biases, output,
-                                             dinputs, dweights, dbiases)
+            self.dinputs, self.dweights, self.dbiases = dinputs, dweights, dbiases
+            self._backward_bound = ArraySnapshot(dvalues, inputs, weights, biases, output,
+                                                 dinputs, dweights, dbiases)
+        finally:
+            lock.release()
 
     def get_parameters(self):
         """``(weights, biases)``, as in the book."""
@@ -315,7 +334,8 @@ class Dense:
         weights = _as_layer_array(weights, "weights", self.dtype)
         biases = _as_layer_array(biases, "biases", self.dtype)
         _check_parameter_shapes(weights, biases)
-        self.weights, self.biases = weights, biases
+        with self._lock:  # never between a call's check of the parameters and its use
+            self.weights, self.biases = weights, biases
 
     def __repr__(self):
         return f"{type(self).__name__}({self.n_inputs}, {self.n_neurons}, dtype={self.dtype})"
@@ -337,12 +357,23 @@ class _Activation:
     def __init__(self):
         self.inputs = self.output = self.dinputs = None
         self._buffers = _Buffers()
+        self._lock = threading.RLock()  # serializes the calls of several threads
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_buffers", None)
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._buffers = _Buffers()
+        self._lock = threading.RLock()
 
     def __copy__(self):
         # A copy writes its outputs into buffers of its own.
         new = type(self).__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new._buffers = _Buffers()
+        new.__setstate__(self.__getstate__())
         return new
 
 
@@ -351,29 +382,39 @@ class ReLU(_Activation):
 
     def forward(self, inputs, training=False):
         """Set ``inputs`` and ``output``; return ``output`` (overwritten by the next call)."""
-        if not (type(inputs) is np.ndarray and inputs.dtype in FLOAT_DTYPES):
-            inputs = _as_layer_array(inputs, "inputs", None)
-        inputs = _as_layer_array(inputs, "inputs", inputs.dtype)
-        out = self._buffers.get("output", inputs.shape, inputs.dtype, (inputs,))
-        KERNELS[inputs.dtype].relu_forward(as_2d(inputs), as_2d(out))
-        self.inputs = inputs
-        self.output = out
-        return out
+        lock = self._lock
+        lock.acquire()
+        try:
+            if not (type(inputs) is np.ndarray and inputs.dtype in FLOAT_DTYPES):
+                inputs = _as_layer_array(inputs, "inputs", None)
+            inputs = _as_layer_array(inputs, "inputs", inputs.dtype)
+            out = self._buffers.get("output", inputs.shape, inputs.dtype, (inputs,))
+            KERNELS[inputs.dtype].relu_forward(as_2d(inputs), as_2d(out))
+            self.inputs = inputs
+            self.output = out
+            return out
+        finally:
+            lock.release()
 
     def backward(self, dvalues):
         """Set ``dinputs``: ``dvalues`` where ``inputs > 0``, else 0."""
-        inputs = self.inputs
-        if inputs is None:
-            raise RuntimeError("ReLU.backward called before forward")
-        dvalues = _as_layer_array(dvalues, "dvalues", inputs.dtype)
-        if dvalues.shape != inputs.shape:
-            raise ValueError(
-                f"dvalues must have the shape of this layer's inputs {inputs.shape}, "
-                f"got {dvalues.shape}"
-            )
-        out = self._buffers.get("dinputs", inputs.shape, inputs.dtype, (dvalues, inputs))
-        KERNELS[inputs.dtype].relu_backward(as_2d(dvalues), as_2d(inputs), as_2d(out))
-        self.dinputs = out
+        lock = self._lock
+        lock.acquire()
+        try:
+            inputs = self.inputs
+            if inputs is None:
+                raise RuntimeError("ReLU.backward called before forward")
+            dvalues = _as_layer_array(dvalues, "dvalues", inputs.dtype)
+            if dvalues.shape != inputs.shape:
+                raise ValueError(
+                    f"dvalues must have the shape of this layer's inputs {inputs.shape}, "
+                    f"got {dvalues.shape}"
+                )
+            out = self._buffers.get("dinputs", inputs.shape, inputs.dtype, (dvalues, inputs))
+            KERNELS[inputs.dtype].relu_backward(as_2d(dvalues), as_2d(inputs), as_2d(out))
+            self.dinputs = out
+        finally:
+            lock.release()
 
     def __repr__(self):
         return "ReLU()"

@@ -8,6 +8,8 @@ separate pieces, for networks that need them apart. Labels are sparse (one integ
 sample) or one-hot rows. Outputs are buffers reused from call to call, as in fastbp.layers.
 """
 
+import threading
+
 import numpy as np
 
 from . import _loss
@@ -92,22 +94,24 @@ class Softmax(_Activation):
 
     def forward(self, inputs, training=False):
         inputs = _as_softmax_input(inputs)
-        out = self._buffers.get("output", inputs.shape, inputs.dtype, (inputs,))
-        _KERNELS[inputs.dtype].softmax(inputs, out)
-        self.inputs, self.output = inputs, out
-        return out
+        with self._lock:
+            out = self._buffers.get("output", inputs.shape, inputs.dtype, (inputs,))
+            _KERNELS[inputs.dtype].softmax(inputs, out)
+            self.inputs, self.output = inputs, out
+            return out
 
     def backward(self, dvalues):
         """dinputs = J·dvalues per row, J = diag(p) - p·pᵀ: p·(dvalues - Σ p·dvalues)."""
-        if self.output is None:
-            raise RuntimeError("Softmax.backward called before forward")
-        p = self.output
-        dvalues = _as_layer_array(dvalues, "dvalues", p.dtype)
-        if dvalues.shape != p.shape:
-            raise ValueError(
-                f"dvalues must have the shape of the output {p.shape}, got {dvalues.shape}"
-            )
-        self.dinputs = p * (dvalues - np.sum(p * dvalues, axis=1, keepdims=True))
+        with self._lock:
+            if self.output is None:
+                raise RuntimeError("Softmax.backward called before forward")
+            p = self.output
+            dvalues = _as_layer_array(dvalues, "dvalues", p.dtype)
+            if dvalues.shape != p.shape:
+                raise ValueError(
+                    f"dvalues must have the shape of the output {p.shape}, got {dvalues.shape}"
+                )
+            self.dinputs = p * (dvalues - np.sum(p * dvalues, axis=1, keepdims=True))
 
     @staticmethod
     def predictions(outputs):
@@ -152,6 +156,7 @@ class SoftmaxCrossEntropy(Loss):
     def __init__(self):
         self.output = self.dinputs = None
         self._buffers = _Buffers()
+        self._lock = threading.RLock()  # serializes the calls of several threads
         # The fast path, as in fastbp.layers: arrays bound once, reused while unchanged.
         self._step = None
         self._forward_bound = self._backward_bound = None
@@ -159,13 +164,15 @@ class SoftmaxCrossEntropy(Loss):
     def __getstate__(self):
         # The bound kernels belong to this process: dropped by pickling and deepcopy.
         state = self.__dict__.copy()
-        for name in ("_step", "_step_dtype", "_forward_bound", "_backward_bound", "_buffers"):
+        for name in ("_step", "_step_dtype", "_forward_bound", "_backward_bound", "_buffers",
+                     "_lock"):
             state.pop(name, None)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._buffers = _Buffers()
+        self._lock = threading.RLock()
         self._step = None
         self._forward_bound = self._backward_bound = None
 
@@ -187,31 +194,41 @@ class SoftmaxCrossEntropy(Loss):
     # Checked inputs only, from here on (the Model checks its data once, not every step).
 
     def _forward(self, inputs, kind, y, labels):
-        bound = self._forward_bound
-        if bound is not None and bound.same(inputs, y, labels, self.output):
-            return self._step.forward()
-        # Never write where the labels are: they index the probabilities.
-        out = self._buffers.get("output", inputs.shape, inputs.dtype, (inputs, y, labels))
-        step = self._step_for(inputs.dtype)
-        self._forward_bound = None
-        step.bind_forward(inputs, labels, None if kind == "sparse" else y, out)
-        loss = step.forward()
-        self.output = out
-        self._forward_bound = ArraySnapshot(inputs, y, labels, out)
-        return loss
+        lock = self._lock
+        lock.acquire()
+        try:
+            bound = self._forward_bound
+            if bound is not None and bound.same(inputs, y, labels, self.output):
+                return self._step.forward()
+            # Never write where the labels are: they index the probabilities.
+            out = self._buffers.get("output", inputs.shape, inputs.dtype, (inputs, y, labels))
+            step = self._step_for(inputs.dtype)
+            self._forward_bound = None
+            step.bind_forward(inputs, labels, None if kind == "sparse" else y, out)
+            loss = step.forward()
+            self.output = out
+            self._forward_bound = ArraySnapshot(inputs, y, labels, out)
+            return loss
+        finally:
+            lock.release()
 
     def _backward(self, dvalues, labels):
-        bound = self._backward_bound
-        if bound is not None and bound.same(dvalues, labels, self.dinputs):
-            self._step.backward()
-            return
-        out = self._buffers.get("dinputs", dvalues.shape, dvalues.dtype, (dvalues, labels))
-        step = self._step_for(dvalues.dtype)
-        self._backward_bound = None
-        step.bind_backward(dvalues, labels, out)
-        step.backward()
-        self.dinputs = out
-        self._backward_bound = ArraySnapshot(dvalues, labels, out)
+        lock = self._lock
+        lock.acquire()
+        try:
+            bound = self._backward_bound
+            if bound is not None and bound.same(dvalues, labels, self.dinputs):
+                self._step.backward()
+                return
+            out = self._buffers.get("dinputs", dvalues.shape, dvalues.dtype, (dvalues, labels))
+            step = self._step_for(dvalues.dtype)
+            self._backward_bound = None
+            step.bind_backward(dvalues, labels, out)
+            step.backward()
+            self.dinputs = out
+            self._backward_bound = ArraySnapshot(dvalues, labels, out)
+        finally:
+            lock.release()
 
     def _step_for(self, dtype):
         """The bound kernels for ``dtype``; new (and nothing bound) if the dtype changed."""

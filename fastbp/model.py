@@ -11,12 +11,20 @@ Dense layer's parameter arrays, and a final ``Softmax`` followed by the categori
 cross-entropy loss into ``SoftmaxCrossEntropy``, as the book does. Bad data (wrong number of
 features, labels of the wrong length or out of range, one-hot rows of the wrong width) is
 refused before any parameter changes.
+
+Threads: ``train`` (and the other calls that change the model) run one at a time. ``predict``
+and ``evaluate`` may be called from other threads while ``train`` runs: they wait for the end
+of the current training step (or compiled run of steps), compute from the parameters as they
+are then, in arrays of their own, and leave the training's buffers alone.
 """
+
+import threading
 
 import numpy as np
 
 from . import _optimizers
 from ._validation import kernels_module
+from .functional import dense_forward, dense_relu_forward, relu_forward
 from .layers import Dense, DenseReLU, ReLU, _as_layer_array
 from .losses import CategoricalCrossentropy, Loss, Softmax, SoftmaxCrossEntropy, prepare_labels
 from .optimizers import SGD, Adagrad, Adam, RMSprop
@@ -29,7 +37,9 @@ __all__ = ["Model"]
 
 def _fused_dense_relu(dense):
     fused = DenseReLU.__new__(DenseReLU)
-    fused.__dict__.update(dense.__dict__)  # the same weights, biases, regularizers, dtype
+    # The same weights, biases, regularizers, dtype, and lock: a call on the Dense layer from
+    # another thread waits while the fused layer trains the arrays they share.
+    fused.__dict__.update(dense.__dict__)
     fused.inputs = fused.output = fused.dinputs = fused.dweights = fused.dbiases = None
     fused._buffers = type(dense._buffers)()
     fused._unbind()
@@ -38,6 +48,25 @@ def _fused_dense_relu(dense):
 
 
 _OPTIMIZERS = (SGD, Adagrad, RMSprop, Adam)
+
+# The layers whose inference Model runs on the functional kernels, in arrays of its own.
+_INFERRED = (Dense, DenseReLU, ReLU)
+
+
+def _acquire_all(locks):
+    taken = []
+    try:
+        for lock in locks:
+            lock.acquire()
+            taken.append(lock)
+    except BaseException:  # e.g. KeyboardInterrupt between two: leave none held
+        _release_all(taken)
+        raise
+
+
+def _release_all(locks):
+    for lock in reversed(locks):
+        lock.release()
 
 # The methods the compiled step replays, as fastbp defines them. A method replaced on an
 # instance or on the class runs user code that the compiled step would skip.
@@ -108,24 +137,48 @@ class Model:
         self._graph = None  # the layers as run, after finalize (fused)
         self._trainable = []
         self._output_loss = None
+        self._new_locks()
+
+    def _new_locks(self):
+        # _lock: one call that changes the model at a time (train, finalize, ...).
+        # _step_lock: held by train for each step (or compiled run of steps), and by predict
+        # and evaluate for each batch, which so see the parameters between two steps.
+        self._lock = threading.RLock()
+        self._step_lock = threading.RLock()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        state.pop("_step_lock", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._new_locks()
 
     def add(self, layer):
         """Append a layer (Dense, ReLU, DenseReLU, Softmax, or any object with the book's
         forward/backward)."""
-        self.layers.append(layer)
-        self._graph = None
+        with self._lock:
+            self.layers.append(layer)
+            self._graph = None
 
     def set(self, *, loss, optimizer=None):
         """Set the loss (SoftmaxCrossEntropy, or CategoricalCrossentropy after a Softmax
         layer) and the optimizer (SGD, Adagrad, RMSprop, Adam)."""
         if not isinstance(loss, Loss):
             raise TypeError(f"loss must be a fastbp loss, got {type(loss).__name__}")
-        self.loss = loss
-        self.optimizer = optimizer
-        self._graph = None
+        with self._lock:
+            self.loss = loss
+            self.optimizer = optimizer
+            self._graph = None
 
     def finalize(self):
         """Check the stack and fuse Dense+ReLU and Softmax+cross-entropy."""
+        with self._lock:
+            self._finalize()
+
+    def _finalize(self):
         if not self.layers:
             raise ValueError("the model has no layers: add some before finalize()")
         if self.loss is None:
@@ -251,6 +304,40 @@ class Model:
             out = layer.forward(out, training)
         return out
 
+    def _infer(self, X):
+        """The network's output for ``X`` in arrays of this call, between two training steps.
+
+        fastbp's own Dense, DenseReLU and ReLU run through the functional kernels, into new
+        arrays: the layers' buffers and bound arrays, which a training in another thread
+        is using, stay as they are. Any other layer runs its own ``forward``, which is why
+        the step lock is held throughout.
+        """
+        with self._step_lock:
+            out = X
+            for layer in self._graph:
+                kind = type(layer)
+                if kind in _INFERRED and not _overridden(layer, "forward"):
+                    if kind is ReLU:
+                        out = relu_forward(out)
+                        continue
+                    dtype = layer.dtype
+                    weights = _as_layer_array(layer.weights, "weights", dtype)
+                    biases = _as_layer_array(layer.biases, "biases", dtype)
+                    out = np.ascontiguousarray(out, dtype=dtype)
+                    out = (dense_relu_forward if kind is DenseReLU else dense_forward)(
+                        out, weights, biases)
+                else:
+                    out = layer.forward(out, False)
+            return out
+
+    def _network_locks(self):
+        """The locks of the layers, the loss and the optimizer, in the one order they are
+        taken in: layers by id (two models may share a layer), loss, optimizer (as
+        Optimizer.update_params takes a layer's lock, then its own)."""
+        layer_locks = {id(layer._lock): layer._lock for layer in self._graph}
+        return ([layer_locks[key] for key in sorted(layer_locks)]
+                + [self._output_loss._lock, self.optimizer._lock])
+
     def _backward(self, labels):
         loss = self._output_loss
         loss._backward(loss.output, labels)
@@ -283,6 +370,10 @@ class Model:
     def train(self, X, y, *, epochs=1, batch_size=None, print_every=1, validation_data=None):
         """Train; print ``epoch, acc, loss (data_loss, reg_loss), lr`` every ``print_every``
         epochs (0: silent). Returns the last epoch's figures as a dict."""
+        with self._lock:
+            return self._train(X, y, epochs, batch_size, print_every, validation_data)
+
+    def _train(self, X, y, epochs, batch_size, print_every, validation_data):
         self._require_finalized()
         if self.optimizer is None:
             raise ValueError("set(optimizer=...) before train()")
@@ -318,6 +409,7 @@ class Model:
             for layer in self._trainable
         )
         result = {}
+        step_lock = self._step_lock
         network = None  # a compiled whole step, once the first step has bound every array
         network_states = network_bindings = None  # what it was built with
         compile_next = len(batches) == 1  # after the next layer-by-layer epoch, compile it
@@ -329,39 +421,59 @@ class Model:
             correct = 0.0
             for Xb, yb, lb in batches:
                 n = Xb.shape[0]
-                if network is not None and (optimizer._states is not network_states
-                                            or not self._network_still_valid(
-                                                network, network_bindings)):
-                    # e.g. SGD's momentum switched on, or a layer bound to other arrays:
-                    # this epoch runs layer by layer, and the step is compiled again after.
-                    network = None
-                    compile_next = True
-                if network is not None:
-                    # One batch: the epochs up to the next one shown (or the last) run in
-                    # one call, as nothing runs in Python between them. The steps before
-                    # a call's last skip the dinputs no step reads (NetworkStep.run); its
-                    # last is full, so that after train every array is set.
-                    last = epochs
-                    if print_every:
-                        last = min(last, -(-epoch // print_every) * print_every)
-                    last = min(last, epoch + _MAX_STEPS_PER_CALL - 1)
-                    data_loss_sum += _network_run(network, optimizer, last - epoch + 1) * n
-                    epoch = last
-                else:
-                    logits = self._forward(Xb, True)
-                    data_loss_sum += loss_fn._forward(logits, kind, yb, lb) * n
-                    self._backward(lb)
-                    optimizer.pre_update_params()
-                    for layer in self._trainable:
-                        optimizer.update_params(layer)
-                    optimizer.post_update_params()
-                report = print_every and (epoch % print_every == 0 or epoch == epochs)
-                if report or epoch == epochs:
-                    # Accuracy costs an argmax a step; only computed when it is shown. The
-                    # update does not touch the probabilities the forward pass left.
-                    correct += self._accuracy(loss_fn.output, lb) * n
+                step_lock.acquire()
+                try:
+                    compiled_loss = None
+                    if network is not None:
+                        # The compiled run uses every object of the network at once: it
+                        # holds all their locks, and checks under them that its bindings
+                        # still hold.
+                        _acquire_all(network_locks)
+                        try:
+                            if (optimizer._states is network_states
+                                    and self._network_still_valid(network, network_bindings)):
+                                # One batch: the epochs up to the next one shown (or the
+                                # last) run in one call, as nothing runs in Python between
+                                # them. The steps before a call's last skip the dinputs no
+                                # step reads (NetworkStep.run); its last is full, so that
+                                # after train every array is set.
+                                last = epochs
+                                if print_every:
+                                    last = min(last, -(-epoch // print_every) * print_every)
+                                last = min(last, epoch + _MAX_STEPS_PER_CALL - 1)
+                                compiled_loss = _network_run(network, optimizer,
+                                                             last - epoch + 1)
+                                epoch = last
+                        finally:
+                            _release_all(network_locks)
+                        if compiled_loss is None:
+                            # e.g. SGD's momentum switched on, or a layer bound to other
+                            # arrays: this epoch runs layer by layer, and the step is
+                            # compiled again after.
+                            network = None
+                            compile_next = True
+                    if compiled_loss is not None:
+                        data_loss_sum += compiled_loss * n
+                    else:
+                        logits = self._forward(Xb, True)
+                        data_loss_sum += loss_fn._forward(logits, kind, yb, lb) * n
+                        self._backward(lb)
+                        optimizer.pre_update_params()
+                        for layer in self._trainable:
+                            optimizer.update_params(layer)
+                        optimizer.post_update_params()
+                    report = print_every and (epoch % print_every == 0 or epoch == epochs)
+                    if report or epoch == epochs:
+                        # Accuracy costs an argmax a step; only computed when it is shown.
+                        # The update does not touch the probabilities the forward pass left.
+                        correct += self._accuracy(loss_fn.output, lb) * n
+                finally:
+                    step_lock.release()
             if compile_next and network is None and epoch < epochs:
-                network, network_bindings = self._network_step() or (None, None)
+                with step_lock:
+                    network, network_bindings = self._network_step() or (None, None)
+                    if network is not None:
+                        network_locks = self._network_locks()
                 network_states = optimizer._states
                 compile_next = False  # None: not compilable; else compiled
             data_loss = data_loss_sum / X.shape[0]
@@ -383,11 +495,12 @@ class Model:
 
     def _evaluate(self, X, kind, y, labels, batch_size):
         loss_sum = correct = 0.0
+        loss_fn = SoftmaxCrossEntropy()  # of this call: training's loss keeps its arrays
         for batch in self._batches(X.shape[0], batch_size):
-            logits = self._forward(X[batch], False)
+            logits = self._infer(X[batch])
             n = logits.shape[0]
-            loss_sum += self._output_loss._forward(logits, kind, y[batch], labels[batch]) * n
-            correct += self._accuracy(self._output_loss.output, labels[batch]) * n
+            loss_sum += loss_fn._forward(logits, kind, y[batch], labels[batch]) * n
+            correct += self._accuracy(loss_fn.output, labels[batch]) * n
         n = X.shape[0]
         return (loss_sum / n, correct / n) if n else (float("nan"), float("nan"))
 
@@ -403,8 +516,8 @@ class Model:
         self._require_finalized()
         batch_size = self._check_batch_size(batch_size)
         X = self._check_X(X)
-        softmax = Softmax()
-        outputs = [softmax.forward(self._forward(X[batch], False)).copy()
+        softmax = Softmax()  # of this call: its output is no other call's
+        outputs = [softmax.forward(self._infer(X[batch])).copy()
                    for batch in self._batches(X.shape[0], batch_size)]
         return np.concatenate(outputs) if outputs else np.empty((0, self._n_classes()))
 
@@ -418,7 +531,9 @@ class Model:
 
     def get_parameters(self):
         """[(weights, biases), ...] of the Dense layers, in order (copies)."""
-        return [(layer.weights.copy(), layer.biases.copy()) for layer in self._parameter_layers()]
+        with self._step_lock:  # all of one moment, between two steps of a training
+            return [(layer.weights.copy(), layer.biases.copy())
+                    for layer in self._parameter_layers()]
 
     def set_parameters(self, parameters):
         """Set every Dense layer's (weights, biases); all checked before any is set."""
@@ -442,10 +557,11 @@ class Model:
                     f"{layer.biases.shape}, got {weights.shape} and {biases.shape}"
                 )
             converted.append((weights, biases))
-        for layer, (weights, biases) in zip(layers, converted):
-            # In place: fused layers made by finalize() share these arrays.
-            layer.weights[...] = weights
-            layer.biases[...] = biases
+        with self._step_lock:  # between two steps of a training in another thread
+            for layer, (weights, biases) in zip(layers, converted):
+                # In place: fused layers made by finalize() share these arrays.
+                layer.weights[...] = weights
+                layer.biases[...] = biases
 
     def save_parameters(self, path):
         """Save the Dense layers' parameters to an .npz file (no pickle)."""

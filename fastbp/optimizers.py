@@ -8,6 +8,7 @@ the iteration. As in the book, the optimizer's state lives on the layer
 """
 
 import operator
+import threading
 
 import numpy as np
 
@@ -59,17 +60,43 @@ class _Optimizer:
         self.decay = _check_hyperparameter(decay, "decay")
         self.current_learning_rate = self.learning_rate
         self.iterations = 0
+        self._lock = threading.RLock()  # serializes the calls of several threads
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     def pre_update_params(self):
-        if self.decay:
-            self.current_learning_rate = self.learning_rate * (
-                1. / (1. + self.decay * self.iterations))
+        with self._lock:
+            if self.decay:
+                self.current_learning_rate = self.learning_rate * (
+                    1. / (1. + self.decay * self.iterations))
 
     def post_update_params(self):
-        self.iterations += 1
+        with self._lock:
+            self.iterations += 1
 
     def update_params(self, layer):
         """Update ``layer.weights`` and ``layer.biases`` in place, in one compiled call."""
+        # The layer's lock first, then the optimizer's: always in this order (Model takes
+        # the locks of a whole network the same way), so two threads never wait on each
+        # other. A layer of the book's own kind has no lock: the optimizer's still holds.
+        layer_lock = getattr(layer, "_lock", None)
+        if layer_lock is not None:
+            layer_lock.acquire()
+        try:
+            with self._lock:
+                self._update_params(layer)
+        finally:
+            if layer_lock is not None:
+                layer_lock.release()
+
+    def _update_params(self, layer):
         states = self._states
         # Fast path: the arrays this optimizer bound last time, all the same and unchanged.
         bound = getattr(layer, "_fastbp_update", None)

@@ -259,7 +259,9 @@ def test_network_step_refuses_to_run_on_changed_bindings():
     model.train(X, y, epochs=1, print_every=0)
     network, _ = model._network_step()
     assert network.valid()
-    model.predict(X[:2])  # binds the layers to 2 samples
+    model.predict(X[:2])  # on arrays of its own: the bindings stay
+    assert network.valid()
+    model._graph[0].forward(X[:2])  # binds the first layer to 2 samples
     assert not network.valid()
     with pytest.raises(RuntimeError, match="bound to other arrays"):
         network.run(1, 0, 0.1, 0.0, 0.1, 0)

@@ -63,11 +63,6 @@ def run_child(body):
     return proc.stdout
 
 
-# Each object does not yet serialize the calls made on it.
-not_yet_serialized = pytest.mark.xfail(strict=True, reason="calls on one object not serialized")
-
-
-@not_yet_serialized
 def test_one_dense_relu_shared_by_four_threads():
     run_child("""
         layer = fastbp.DenseReLU(30, 20, rng=0)
@@ -99,7 +94,6 @@ def test_one_dense_relu_shared_by_four_threads():
     """)
 
 
-@not_yet_serialized
 def test_dense_relu_loss_stepped_by_four_threads():
     run_child("""
         dense = fastbp.Dense(8, 5, rng=2)
@@ -148,7 +142,6 @@ def test_dense_relu_loss_stepped_by_four_threads():
     """)
 
 
-@not_yet_serialized
 @pytest.mark.parametrize("optimizer", ["fastbp.SGD(0.01, momentum=0.9)",
                                        "fastbp.Adam(0.001)"])
 def test_one_optimizer_updating_one_layer_from_two_threads(optimizer):
@@ -181,7 +174,6 @@ def test_one_optimizer_updating_one_layer_from_two_threads(optimizer):
     """)
 
 
-@not_yet_serialized
 def test_predict_and_evaluate_during_training():
     run_child("""
         from fastbp.datasets import spiral_data
