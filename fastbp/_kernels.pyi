@@ -8,6 +8,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from ._calllock import CallLock
+
 _Float = np.float32 | np.float64
 _Array = npt.NDArray[_Float]
 
@@ -39,8 +41,10 @@ def _set_thin_outputs(n: int) -> int: ...  # dot-product forward and dW up to n 
 def _functional_kernels() -> Any: ...  # a capsule of pointer kernels, for fastbp._fastcheck
 
 class DenseStep:
-    """A Dense (+ReLU) layer's arrays bound as memoryviews; no checks (fastbp.layers does)."""
-    def __init__(self, float64: bool, relu: bool) -> None: ...
+    """A Dense (+ReLU) layer's arrays bound as memoryviews; no checks (fastbp.layers does).
+    Each method holds ``lock`` (the layer's; a new one if None) while it binds or runs."""
+    lock: CallLock
+    def __init__(self, float64: bool, relu: bool, lock: CallLock | None = ...) -> None: ...
     def bind_forward(self, inputs: _Array, weights: _Array, biases: _Array,
                      out: _Array) -> None: ...
     def bind_backward(self, dvalues: _Array, dz: _Array | None, dinputs: _Array,

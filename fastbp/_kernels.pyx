@@ -40,6 +40,7 @@ from fastbp._functional_kernels cimport (
     FUNCTIONAL_KERNELS_NAME,
     FunctionalKernels,
 )
+from fastbp._calllock cimport CallLock
 from fastbp._loss cimport SoftmaxCrossEntropyStep
 from fastbp._optimizers cimport OPTIMIZER_ADAM, LayerUpdate
 
@@ -1004,8 +1005,13 @@ cdef class DenseStep:
 
     Dispatch by dtype happens once, at construction: each method picks the float64 or the
     float32 views with one test.
+
+    Each method holds ``lock``, the layer's (fastbp/_calllock.pyx), while it binds or runs:
+    another thread's call on the same layer waits, and never re-binds arrays that a kernel
+    is using.
     """
     cdef bint f64, relu, bound_forward, bound_backward
+    cdef readonly CallLock lock
     # Counts the bind_* calls: a NetworkStep built on these bindings checks it is unchanged.
     cdef readonly unsigned long generation
     cdef const double[:, ::1] X_d, W_d, b_d, dY_d
@@ -1013,45 +1019,58 @@ cdef class DenseStep:
     cdef const float[:, ::1] X_f, W_f, b_f, dY_f
     cdef float[:, ::1] out_f, dz_f, dX_f, dW_f, db_f
 
-    def __cinit__(self, bint float64, bint relu):
+    def __cinit__(self, bint float64, bint relu, CallLock lock=None):
         self.f64 = float64
         self.relu = relu
+        self.lock = lock if lock is not None else CallLock()
 
     def bind_forward(self, inputs, weights, biases, out):
         """Hold (inputs, weights, biases, out) for ``forward``; all 2-D, C-contiguous."""
-        if self.f64:
-            self.X_d, self.W_d, self.b_d, self.out_d = inputs, weights, biases, out
-        else:
-            self.X_f, self.W_f, self.b_f, self.out_f = inputs, weights, biases, out
-        self.bound_forward = True
-        self.generation += 1
+        self.lock.take()
+        try:
+            if self.f64:
+                self.X_d, self.W_d, self.b_d, self.out_d = inputs, weights, biases, out
+            else:
+                self.X_f, self.W_f, self.b_f, self.out_f = inputs, weights, biases, out
+            self.bound_forward = True
+            self.generation += 1
+        finally:
+            self.lock.give()
 
     def bind_backward(self, dvalues, dz, dinputs, dweights, dbiases):
         """Hold (dvalues, dz, dinputs, dweights, dbiases) for ``backward``; dz only with ReLU."""
-        if self.f64:
-            self.dY_d, self.dX_d, self.dW_d, self.db_d = dvalues, dinputs, dweights, dbiases
-            if self.relu:
-                self.dz_d = dz
-        else:
-            self.dY_f, self.dX_f, self.dW_f, self.db_f = dvalues, dinputs, dweights, dbiases
-            if self.relu:
-                self.dz_f = dz
-        self.bound_backward = True
-        self.generation += 1
+        self.lock.take()
+        try:
+            if self.f64:
+                self.dY_d, self.dX_d, self.dW_d, self.db_d = dvalues, dinputs, dweights, dbiases
+                if self.relu:
+                    self.dz_d = dz
+            else:
+                self.dY_f, self.dX_f, self.dW_f, self.db_f = dvalues, dinputs, dweights, dbiases
+                if self.relu:
+                    self.dz_f = dz
+            self.bound_backward = True
+            self.generation += 1
+        finally:
+            self.lock.give()
 
     def forward(self):
         """out := inputs·weights + biases (then ReLU), on the bound arrays."""
         if not self.bound_forward:  # a guard against misuse, not a validation
             raise RuntimeError("DenseStep.forward before bind_forward")
+        self.lock.take()
         with nogil:
             self._forward()
+        self.lock.give()
 
     def backward(self, double weight_l1, double weight_l2, double bias_l1, double bias_l2):
         """dinputs, dweights, dbiases from dvalues, plus the L1/L2 terms, on the bound arrays."""
         if not (self.bound_forward and self.bound_backward):
             raise RuntimeError("DenseStep.backward before bind_forward and bind_backward")
+        self.lock.take()
         with nogil:
             self._backward(weight_l1, weight_l2, bias_l1, bias_l2)
+        self.lock.give()
 
     cdef void _forward(self) noexcept nogil:
         if self.f64:
@@ -1196,6 +1215,9 @@ cdef class NetworkStep:
     cdef DenseStep l0, l1, l2, l3
     cdef LayerUpdate u0, u1, u2, u3
     cdef SoftmaxCrossEntropyStep loss
+    # The locks of the layers, the loss and the updates, each once, by address: run holds
+    # them all, taken in this one order (fastbp/_calllock.pyx).
+    cdef tuple locks
     cdef int n_layers
     cdef double reg[MAX_NETWORK_LAYERS][4]
     # fuse[i]: layer i's dinputs feed the ReLU mask of layer i - 1 (_feeds_relu_mask_of).
@@ -1229,6 +1251,11 @@ cdef class NetworkStep:
                 self.reg[i][j] = regularizers[i][j]
             self.fuse[i] = i > 0 and (<DenseStep> layers[i])._feeds_relu_mask_of(layers[i - 1])
         self.generations[MAX_NETWORK_LAYERS] = self.loss.generation
+        found = {id(self.loss.lock): self.loss.lock}
+        for i in range(n):
+            for lock in ((<DenseStep> layers[i]).lock, (<LayerUpdate> updates[i]).lock):
+                found[id(lock)] = lock
+        self.locks = tuple(found[key] for key in sorted(found))
 
     def valid(self):
         """False once any layer or the loss has bound other arrays since this step was built
@@ -1278,11 +1305,27 @@ cdef class NetworkStep:
         are set here, as the steps' pre_update_params/post_update_params leave them, before
         run returns to Python, where a KeyboardInterrupt could separate them from the weights.
         """
+        cdef Py_ssize_t taken = 0
+        if steps < 1 or iterations < 0:
+            raise ValueError("run takes steps >= 1 and iterations >= 0")
+        try:
+            for lock in self.locks:
+                (<CallLock> lock).take()
+                taken += 1
+            return self._run(steps, optimizer, learning_rate, decay, current_learning_rate,
+                             iterations, p1, p2, p3, full_last, counters)
+        finally:
+            while taken:
+                taken -= 1
+                (<CallLock> self.locks[taken]).give()
+
+    cdef _run(self, Py_ssize_t steps, int optimizer, double learning_rate, double decay,
+              double current_learning_rate, Py_ssize_t iterations, double p1, double p2,
+              double p3, bint full_last, counters):
+        # run, with every lock held.
         cdef double loss = NAN
         cdef Py_ssize_t it
         cdef double lr = current_learning_rate, c1 = 0, c2 = 0
-        if steps < 1 or iterations < 0:
-            raise ValueError("run takes steps >= 1 and iterations >= 0")
         if not self.valid():
             raise RuntimeError("a layer or the loss was bound to other arrays since this "
                                "NetworkStep was built")

@@ -178,42 +178,62 @@ cdef class SoftmaxCrossEntropyStep:
     """
     # (attributes declared in _loss.pxd, for fastbp._kernels.NetworkStep)
 
-    def __cinit__(self, bint float64):
+    def __cinit__(self, bint float64, CallLock lock=None):
         self.f64 = float64
+        # The loss object's lock (fastbp/_calllock.pyx), held while binding or running.
+        self.lock = lock if lock is not None else CallLock()
 
     def bind_forward(self, logits, labels, onehot, probs):
         """Hold (logits, labels, probs), and the one-hot rows if the loss reads them."""
-        self.onehot = onehot is not None
-        self.labels = labels
-        if self.f64:
-            self.logits_d, self.probs_d = logits, probs
-            if self.onehot:
-                self.y_d = onehot
-        else:
-            self.logits_f, self.probs_f = logits, probs
-            if self.onehot:
-                self.y_f = onehot
-        self.generation += 1
+        self.lock.take()
+        try:
+            self.onehot = onehot is not None
+            self.labels = labels
+            if self.f64:
+                self.logits_d, self.probs_d = logits, probs
+                if self.onehot:
+                    self.y_d = onehot
+            else:
+                self.logits_f, self.probs_f = logits, probs
+                if self.onehot:
+                    self.y_f = onehot
+            self.bound_forward = True
+            self.generation += 1
+        finally:
+            self.lock.give()
 
     def bind_backward(self, dvalues, labels, dinputs):
-        self.backward_labels = labels
-        if self.f64:
-            self.dvalues_d, self.dinputs_d = dvalues, dinputs
-        else:
-            self.dvalues_f, self.dinputs_f = dvalues, dinputs
-        self.generation += 1
+        self.lock.take()
+        try:
+            self.backward_labels = labels
+            if self.f64:
+                self.dvalues_d, self.dinputs_d = dvalues, dinputs
+            else:
+                self.dvalues_f, self.dinputs_f = dvalues, dinputs
+            self.bound_backward = True
+            self.generation += 1
+        finally:
+            self.lock.give()
 
     def forward(self):
         """probs := softmax(logits); return the mean loss."""
         cdef double loss
+        if not self.bound_forward:  # a guard against misuse, not a validation
+            raise RuntimeError("SoftmaxCrossEntropyStep.forward before bind_forward")
+        self.lock.take()
         with nogil:
             loss = self._forward()
+        self.lock.give()
         return loss
 
     def backward(self):
         """dinputs := (dvalues - one_hot(labels)) / n_samples."""
+        if not self.bound_backward:
+            raise RuntimeError("SoftmaxCrossEntropyStep.backward before bind_backward")
+        self.lock.take()
         with nogil:
             self._backward()
+        self.lock.give()
 
     cdef double _forward(self) noexcept nogil:
         cdef double total

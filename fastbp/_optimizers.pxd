@@ -9,7 +9,11 @@ cdef enum:
     OPTIMIZER_ADAM = 4
 
 
+from fastbp._calllock cimport CallLock
+
+
 cdef class LayerUpdate:
+    cdef readonly CallLock lock  # the layer's: held while an update runs
     cdef bint f64
     cdef int n_states  # state arrays bound per parameter: 0, 1 or 2
     cdef double[:, ::1] w_d, b_d, w1_d, w2_d, b1_d, b2_d

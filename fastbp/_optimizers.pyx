@@ -15,6 +15,7 @@ Python entry point.
 """
 
 from cython cimport floating
+from fastbp._calllock cimport CallLock
 from libc.math cimport sqrt, sqrtf
 
 
@@ -114,8 +115,10 @@ cdef class LayerUpdate:
 
     def __cinit__(self, bint float64, weights, dweights, biases, dbiases,
                   weight_state_1=None, weight_state_2=None, bias_state_1=None,
-                  bias_state_2=None):
+                  bias_state_2=None, *, CallLock lock=None):
         self.f64 = float64
+        # The layer's lock: two threads' updates of one layer run one after the other.
+        self.lock = lock if lock is not None else CallLock()
         # States come in order and in weight/bias pairs; the methods refuse to run an
         # update whose state is not bound (an unbound memoryview has no data).
         if (weight_state_1 is None) != (bias_state_1 is None) or (
@@ -157,33 +160,43 @@ cdef class LayerUpdate:
 
     def sgd(self, double learning_rate):
         self.check(OPTIMIZER_SGD)
+        self.lock.take()
         with nogil:
             self._sgd(learning_rate)
+        self.lock.give()
 
     def sgd_momentum(self, double learning_rate, double momentum):
         """State 1: the momentums."""
         self.check(OPTIMIZER_SGD_MOMENTUM)
+        self.lock.take()
         with nogil:
             self._sgd_momentum(learning_rate, momentum)
+        self.lock.give()
 
     def adagrad(self, double learning_rate, double epsilon):
         """State 1: the cache."""
         self.check(OPTIMIZER_ADAGRAD)
+        self.lock.take()
         with nogil:
             self._adagrad(learning_rate, epsilon)
+        self.lock.give()
 
     def rmsprop(self, double learning_rate, double epsilon, double rho):
         """State 1: the cache."""
         self.check(OPTIMIZER_RMSPROP)
+        self.lock.take()
         with nogil:
             self._rmsprop(learning_rate, epsilon, rho)
+        self.lock.give()
 
     def adam(self, double learning_rate, double epsilon, double beta_1, double beta_2,
              double correction_1, double correction_2):
         """State 1: the momentums; state 2: the cache."""
         self.check(OPTIMIZER_ADAM)
+        self.lock.take()
         with nogil:
             self._adam(learning_rate, epsilon, beta_1, beta_2, correction_1, correction_2)
+        self.lock.give()
 
     cdef void _apply(self, int optimizer, double lr, double p1, double p2, double p3,
                      double p4, double p5) noexcept nogil:

@@ -26,6 +26,7 @@ import threading
 
 import numpy as np
 
+from ._calllock import CallLock
 from ._overlap import overlaps_any
 from ._snapshot import ArraySnapshot
 from ._validation import (
@@ -172,7 +173,7 @@ class Dense:
         self.dinputs = self.dweights = self.dbiases = None
         self._buffers = _Buffers()
         self._checked = None  # (weights, biases, their shapes) as last checked
-        self._lock = threading.RLock()  # serializes the calls of several threads
+        self._lock = CallLock()  # serializes the calls of several threads
         self._unbind()
 
     # Attributes that describe this process's compiled objects, not the layer: dropped by
@@ -200,14 +201,14 @@ class Dense:
         self._kernels = KERNELS[self.dtype]
         self._buffers = _Buffers()  # a copy never writes into the original's arrays
         self._checked = None
-        self._lock = threading.RLock()
+        self._lock = CallLock()
         self._unbind()
 
     def _unbind(self):
         """Start the fast path afresh (also for a copy of this layer's attributes)."""
         # Arrays validated once and bound to the kernels, used again while the snapshots
         # say they are the same arrays, unchanged.
-        self._step = kernels_module.DenseStep(self.dtype == _FLOAT64, self._relu)
+        self._step = kernels_module.DenseStep(self.dtype == _FLOAT64, self._relu, self._lock)
         self._forward_bound = self._backward_bound = None  # ArraySnapshot or None
 
     @property
@@ -242,88 +243,90 @@ class Dense:
 
     def forward(self, inputs, training=False):
         """Set ``inputs`` and ``output``; return ``output`` (overwritten by the next call)."""
-        lock = self._lock
-        lock.acquire()
-        try:
-            bound = self._forward_bound
-            if bound is not None and bound.same(inputs, self.weights, self.biases, self.output):
-                # The arrays of the last call, unchanged: every check below still holds.
-                self._step.forward()
-                self.inputs = inputs
-                return self.output
-            inputs = _as_layer_array(inputs, "inputs", self.dtype)
-            weights, biases = self._parameters()
-            if inputs.ndim != 2 or inputs.shape[1] != weights.shape[0]:
-                raise ValueError(
-                    f"inputs must have shape (n_samples, {weights.shape[0]}) for this layer's "
-                    f"{weights.shape[0]} inputs, got {inputs.shape}"
-                )
-            out = self._buffers.get("output", (inputs.shape[0], weights.shape[1]), self.dtype,
-                                    (inputs, weights, biases))
-            self._forward_bound = self._backward_bound = None
-            self._step.bind_forward(inputs, weights, biases, out)
+        bound = self._forward_bound
+        if (bound is not None and inputs is self.inputs
+                and bound.same(inputs, self.weights, self.biases, self.output)):
+            # The arrays of the last call, unchanged: every check below still holds. The
+            # step holds the layer's lock while it runs, and nothing here changes the
+            # layer: a call of another thread that re-binds it meanwhile only means that
+            # this one runs on that thread's arrays.
             self._step.forward()
-            self.inputs = inputs
-            self.output = out
-            self._forward_bound = ArraySnapshot(inputs, weights, biases, out)
-            return out
-        finally:
-            lock.release()
+            return self.output
+        with self._lock:
+            return self._bind_forward(inputs)
+
+    def _bind_forward(self, inputs):
+        inputs = _as_layer_array(inputs, "inputs", self.dtype)
+        weights, biases = self._parameters()
+        if inputs.ndim != 2 or inputs.shape[1] != weights.shape[0]:
+            raise ValueError(
+                f"inputs must have shape (n_samples, {weights.shape[0]}) for this layer's "
+                f"{weights.shape[0]} inputs, got {inputs.shape}"
+            )
+        out = self._buffers.get("output", (inputs.shape[0], weights.shape[1]), self.dtype,
+                                (inputs, weights, biases))
+        self._forward_bound = self._backward_bound = None
+        self._step.bind_forward(inputs, weights, biases, out)
+        self._step.forward()
+        self.inputs = inputs
+        self.output = out
+        self._forward_bound = ArraySnapshot(inputs, weights, biases, out)
+        return out
 
     def backward(self, dvalues):
         """Set ``dinputs``, ``dweights`` and ``dbiases`` from the gradient of ``output``."""
-        lock = self._lock
-        lock.acquire()
-        try:
-            bound = self._backward_bound
-            if bound is not None and bound.same(dvalues, self.inputs, self.weights, self.biases,
-                                                self.output, self.dinputs, self.dweights,
-                                                self.dbiases):
-                self._step.backward(self.weight_regularizer_l1, self.weight_regularizer_l2,
-                                    self.bias_regularizer_l1, self.bias_regularizer_l2)
-                return
-            if self.output is None:
-                raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-            dvalues = _as_layer_array(dvalues, "dvalues", self.dtype)
-            output, inputs = self.output, self.inputs
-            if dvalues.shape != output.shape:
-                raise ValueError(
-                    f"dvalues must have the shape of this layer's output {output.shape}, "
-                    f"got {dvalues.shape}"
-                )
-            weights, biases = self._parameters()
-            if weights.shape != (inputs.shape[1], output.shape[1]):
-                raise ValueError(
-                    f"weights changed shape to {weights.shape} since forward, which used "
-                    f"{(inputs.shape[1], output.shape[1])}"
-                )
-            if inputs.shape[0] != output.shape[0]:
-                raise ValueError(
-                    f"inputs has {inputs.shape[0]} samples but output has {output.shape[0]}: "
-                    "were they reassigned since forward?"
-                )
-            bound = self._forward_bound
-            if bound is None or not bound.same(inputs, weights, biases, output):
-                # inputs/output reassigned, or parameters converted, since forward: bind what
-                # backward reads. No forward fast path from this binding: ``output`` may be an
-                # array the caller set, which forward must never write into.
-                self._forward_bound = None
-                self._step.bind_forward(inputs, weights, biases, output)
-            avoid = (dvalues, inputs, weights, biases)
-            get, dtype = self._buffers.get, self.dtype
-            dinputs = get("dinputs", inputs.shape, dtype, avoid)
-            dweights = get("dweights", weights.shape, dtype, avoid)
-            dbiases = get("dbiases", biases.shape, dtype, avoid)
-            dz = get("dz", output.shape, dtype, avoid + (output,)) if self._relu else None
-            self._backward_bound = None
-            self._step.bind_backward(dvalues, dz, dinputs, dweights, dbiases)
+        bound = self._backward_bound
+        if bound is not None and bound.same(dvalues, self.inputs, self.weights, self.biases,
+                                            self.output, self.dinputs, self.dweights,
+                                            self.dbiases):
+            # As in forward: the step holds the lock, nothing here changes the layer.
             self._step.backward(self.weight_regularizer_l1, self.weight_regularizer_l2,
                                 self.bias_regularizer_l1, self.bias_regularizer_l2)
-            self.dinputs, self.dweights, self.dbiases = dinputs, dweights, dbiases
-            self._backward_bound = ArraySnapshot(dvalues, inputs, weights, biases, output,
-                                                 dinputs, dweights, dbiases)
-        finally:
-            lock.release()
+            return
+        with self._lock:
+            self._bind_backward(dvalues)
+
+    def _bind_backward(self, dvalues):
+        if self.output is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        dvalues = _as_layer_array(dvalues, "dvalues", self.dtype)
+        output, inputs = self.output, self.inputs
+        if dvalues.shape != output.shape:
+            raise ValueError(
+                f"dvalues must have the shape of this layer's output {output.shape}, "
+                f"got {dvalues.shape}"
+            )
+        weights, biases = self._parameters()
+        if weights.shape != (inputs.shape[1], output.shape[1]):
+            raise ValueError(
+                f"weights changed shape to {weights.shape} since forward, which used "
+                f"{(inputs.shape[1], output.shape[1])}"
+            )
+        if inputs.shape[0] != output.shape[0]:
+            raise ValueError(
+                f"inputs has {inputs.shape[0]} samples but output has {output.shape[0]}: "
+                "were they reassigned since forward?"
+            )
+        bound = self._forward_bound
+        if bound is None or not bound.same(inputs, weights, biases, output):
+            # inputs/output reassigned, or parameters converted, since forward: bind what
+            # backward reads. No forward fast path from this binding: ``output`` may be an
+            # array the caller set, which forward must never write into.
+            self._forward_bound = None
+            self._step.bind_forward(inputs, weights, biases, output)
+        avoid = (dvalues, inputs, weights, biases)
+        get, dtype = self._buffers.get, self.dtype
+        dinputs = get("dinputs", inputs.shape, dtype, avoid)
+        dweights = get("dweights", weights.shape, dtype, avoid)
+        dbiases = get("dbiases", biases.shape, dtype, avoid)
+        dz = get("dz", output.shape, dtype, avoid + (output,)) if self._relu else None
+        self._backward_bound = None
+        self._step.bind_backward(dvalues, dz, dinputs, dweights, dbiases)
+        self._step.backward(self.weight_regularizer_l1, self.weight_regularizer_l2,
+                            self.bias_regularizer_l1, self.bias_regularizer_l2)
+        self.dinputs, self.dweights, self.dbiases = dinputs, dweights, dbiases
+        self._backward_bound = ArraySnapshot(dvalues, inputs, weights, biases, output,
+                                             dinputs, dweights, dbiases)
 
     def get_parameters(self):
         """``(weights, biases)``, as in the book."""

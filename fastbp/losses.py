@@ -8,11 +8,10 @@ separate pieces, for networks that need them apart. Labels are sparse (one integ
 sample) or one-hot rows. Outputs are buffers reused from call to call, as in fastbp.layers.
 """
 
-import threading
-
 import numpy as np
 
 from . import _loss
+from ._calllock import CallLock
 from ._snapshot import ArraySnapshot
 from ._validation import asarray_named, kernel_sets
 from .layers import _Activation, _as_layer_array, _Buffers
@@ -156,7 +155,7 @@ class SoftmaxCrossEntropy(Loss):
     def __init__(self):
         self.output = self.dinputs = None
         self._buffers = _Buffers()
-        self._lock = threading.RLock()  # serializes the calls of several threads
+        self._lock = CallLock()  # serializes the calls of several threads
         # The fast path, as in fastbp.layers: arrays bound once, reused while unchanged.
         self._step = None
         self._forward_bound = self._backward_bound = None
@@ -172,7 +171,7 @@ class SoftmaxCrossEntropy(Loss):
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._buffers = _Buffers()
-        self._lock = threading.RLock()
+        self._lock = CallLock()
         self._step = None
         self._forward_bound = self._backward_bound = None
 
@@ -194,12 +193,11 @@ class SoftmaxCrossEntropy(Loss):
     # Checked inputs only, from here on (the Model checks its data once, not every step).
 
     def _forward(self, inputs, kind, y, labels):
-        lock = self._lock
-        lock.acquire()
-        try:
-            bound = self._forward_bound
-            if bound is not None and bound.same(inputs, y, labels, self.output):
-                return self._step.forward()
+        bound = self._forward_bound
+        if bound is not None and bound.same(inputs, y, labels, self.output):
+            # The step holds the loss's lock while it runs (as in fastbp.layers.Dense).
+            return self._step.forward()
+        with self._lock:
             # Never write where the labels are: they index the probabilities.
             out = self._buffers.get("output", inputs.shape, inputs.dtype, (inputs, y, labels))
             step = self._step_for(inputs.dtype)
@@ -209,17 +207,13 @@ class SoftmaxCrossEntropy(Loss):
             self.output = out
             self._forward_bound = ArraySnapshot(inputs, y, labels, out)
             return loss
-        finally:
-            lock.release()
 
     def _backward(self, dvalues, labels):
-        lock = self._lock
-        lock.acquire()
-        try:
-            bound = self._backward_bound
-            if bound is not None and bound.same(dvalues, labels, self.dinputs):
-                self._step.backward()
-                return
+        bound = self._backward_bound
+        if bound is not None and bound.same(dvalues, labels, self.dinputs):
+            self._step.backward()
+            return
+        with self._lock:
             out = self._buffers.get("dinputs", dvalues.shape, dvalues.dtype, (dvalues, labels))
             step = self._step_for(dvalues.dtype)
             self._backward_bound = None
@@ -227,14 +221,13 @@ class SoftmaxCrossEntropy(Loss):
             step.backward()
             self.dinputs = out
             self._backward_bound = ArraySnapshot(dvalues, labels, out)
-        finally:
-            lock.release()
 
     def _step_for(self, dtype):
         """The bound kernels for ``dtype``; new (and nothing bound) if the dtype changed."""
         step = self._step
         if step is None or self._step_dtype is not dtype:
-            step = self._step = _loss.SoftmaxCrossEntropyStep(dtype == np.float64)
+            step = self._step = _loss.SoftmaxCrossEntropyStep(dtype == np.float64,
+                                                              self._lock)
             self._step_dtype = dtype
             self._forward_bound = self._backward_bound = None
         return step

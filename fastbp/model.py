@@ -52,22 +52,6 @@ _OPTIMIZERS = (SGD, Adagrad, RMSprop, Adam)
 # The layers whose inference Model runs on the functional kernels, in arrays of its own.
 _INFERRED = (Dense, DenseReLU, ReLU)
 
-
-def _acquire_all(locks):
-    taken = []
-    try:
-        for lock in locks:
-            lock.acquire()
-            taken.append(lock)
-    except BaseException:  # e.g. KeyboardInterrupt between two: leave none held
-        _release_all(taken)
-        raise
-
-
-def _release_all(locks):
-    for lock in reversed(locks):
-        lock.release()
-
 # The methods the compiled step replays, as fastbp defines them. A method replaced on an
 # instance or on the class runs user code that the compiled step would skip.
 _REPLAYED = {
@@ -330,14 +314,6 @@ class Model:
                     out = layer.forward(out, False)
             return out
 
-    def _network_locks(self):
-        """The locks of the layers, the loss and the optimizer, in the one order they are
-        taken in: layers by id (two models may share a layer), loss, optimizer (as
-        Optimizer.update_params takes a layer's lock, then its own)."""
-        layer_locks = {id(layer._lock): layer._lock for layer in self._graph}
-        return ([layer_locks[key] for key in sorted(layer_locks)]
-                + [self._output_loss._lock, self.optimizer._lock])
-
     def _backward(self, labels):
         loss = self._output_loss
         loss._backward(loss.output, labels)
@@ -424,34 +400,27 @@ class Model:
                 step_lock.acquire()
                 try:
                     compiled_loss = None
-                    if network is not None:
-                        # The compiled run uses every object of the network at once: it
-                        # holds all their locks, and checks under them that its bindings
-                        # still hold.
-                        _acquire_all(network_locks)
-                        try:
-                            if (optimizer._states is network_states
-                                    and self._network_still_valid(network, network_bindings)):
-                                # One batch: the epochs up to the next one shown (or the
-                                # last) run in one call, as nothing runs in Python between
-                                # them. The steps before a call's last skip the dinputs no
-                                # step reads (NetworkStep.run); its last is full, so that
-                                # after train every array is set.
-                                last = epochs
-                                if print_every:
-                                    last = min(last, -(-epoch // print_every) * print_every)
-                                last = min(last, epoch + _MAX_STEPS_PER_CALL - 1)
-                                compiled_loss = _network_run(network, optimizer,
-                                                             last - epoch + 1)
-                                epoch = last
-                        finally:
-                            _release_all(network_locks)
-                        if compiled_loss is None:
-                            # e.g. SGD's momentum switched on, or a layer bound to other
-                            # arrays: this epoch runs layer by layer, and the step is
-                            # compiled again after.
-                            network = None
-                            compile_next = True
+                    if network is not None and (optimizer._states is network_states
+                                                and self._network_still_valid(
+                                                    network, network_bindings)):
+                        # One batch: the epochs up to the next one shown (or the last) run
+                        # in one call, as nothing runs in Python between them. The steps
+                        # before a call's last skip the dinputs no step reads
+                        # (NetworkStep.run); its last is full, so that after train every
+                        # array is set. The run holds the locks of all the network's
+                        # objects, and checks under them that its bindings still hold.
+                        last = epochs
+                        if print_every:
+                            last = min(last, -(-epoch // print_every) * print_every)
+                        last = min(last, epoch + _MAX_STEPS_PER_CALL - 1)
+                        compiled_loss = _network_run(network, optimizer, last - epoch + 1)
+                        epoch = last
+                    elif network is not None:
+                        # e.g. SGD's momentum switched on, or a layer bound to other
+                        # arrays: this epoch runs layer by layer, and the step is compiled
+                        # again after.
+                        network = None
+                        compile_next = True
                     if compiled_loss is not None:
                         data_loss_sum += compiled_loss * n
                     else:
@@ -472,8 +441,6 @@ class Model:
             if compile_next and network is None and epoch < epochs:
                 with step_lock:
                     network, network_bindings = self._network_step() or (None, None)
-                    if network is not None:
-                        network_locks = self._network_locks()
                 network_states = optimizer._states
                 compile_next = False  # None: not compilable; else compiled
             data_loss = data_loss_sum / X.shape[0]

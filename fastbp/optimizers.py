@@ -12,6 +12,7 @@ import threading
 
 import numpy as np
 
+from ._calllock import CallLock
 from ._optimizers import LayerUpdate
 from ._snapshot import ArraySnapshot
 from ._validation import overlaps
@@ -49,6 +50,13 @@ _LAYER_ARRAYS = {
 }
 
 
+def _layer_lock(layer):
+    """The lock of a fastbp layer; a new one for a layer of another kind (updates of such a
+    layer from several threads are the caller's to order)."""
+    lock = getattr(layer, "_lock", None)
+    return lock if type(lock) is CallLock else CallLock()
+
+
 class _Optimizer:
     # The state arrays the update uses, by suffix: "momentums" is weight_momentums and
     # bias_momentums on the layer, as in the book.
@@ -83,20 +91,6 @@ class _Optimizer:
 
     def update_params(self, layer):
         """Update ``layer.weights`` and ``layer.biases`` in place, in one compiled call."""
-        # The layer's lock first, then the optimizer's: always in this order (Model takes
-        # the locks of a whole network the same way), so two threads never wait on each
-        # other. A layer of the book's own kind has no lock: the optimizer's still holds.
-        layer_lock = getattr(layer, "_lock", None)
-        if layer_lock is not None:
-            layer_lock.acquire()
-        try:
-            with self._lock:
-                self._update_params(layer)
-        finally:
-            if layer_lock is not None:
-                layer_lock.release()
-
-    def _update_params(self, layer):
         states = self._states
         # Fast path: the arrays this optimizer bound last time, all the same and unchanged.
         bound = getattr(layer, "_fastbp_update", None)
@@ -106,11 +100,15 @@ class _Optimizer:
             except AttributeError:  # a state array deleted
                 arrays = None
             if arrays is not None and bound[2].same(*arrays):
+                # The update holds the layer's lock while it runs: two threads' updates of
+                # one layer apply one after the other.
                 self._run(bound[3], states)
                 return
-        self._run(self._bind(layer, states), states)
+        lock = _layer_lock(layer)
+        with lock:
+            self._run(self._bind(layer, states, lock), states)
 
-    def _bind(self, layer, states):
+    def _bind(self, layer, states, lock):
         """Check the layer's gradients, make its state, bind them; remember the binding."""
         weights, biases = layer._parameters()  # checked and C-contiguous in the layer dtype
         grads = []
@@ -149,7 +147,7 @@ class _Optimizer:
                     setattr(layer, f"{kind}_{states[i]}", states_of[i])
         padding = [None] * (2 - len(states))
         update = LayerUpdate(weights.dtype == _FLOAT64, weights, grads[0], biases, grads[1],
-                             *(weight_states + padding), *(bias_states + padding))
+                             *(weight_states + padding), *(bias_states + padding), lock=lock)
         layer.__dict__.pop("_fastbp_update", None)
         if not converted:
             # Bound to the layer's own arrays: good for later calls while they are unchanged.
