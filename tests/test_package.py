@@ -1,0 +1,18 @@
+"""The installed package's metadata: one version, the declared license shipped."""
+
+from importlib.metadata import distribution
+
+import fastbp
+
+
+def test_version_is_written_in_one_place():
+    # pyproject.toml reads it from fastbp/__init__.py: the metadata and the module agree.
+    assert distribution("fastbp").version == fastbp.__version__
+
+
+def test_license_is_declared_and_shipped():
+    dist = distribution("fastbp")
+    assert dist.metadata["License-Expression"] == "BSD-3-Clause"
+    licenses = [f for f in dist.files if f.name == "LICENSE"]
+    assert licenses, "LICENSE is not in the installed distribution"
+    assert "BSD 3-Clause License" in licenses[0].read_text()
