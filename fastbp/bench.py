@@ -31,6 +31,7 @@ threads and both slow down erratically. Unless OPENBLAS_THREAD_TIMEOUT is alread
 """
 
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -93,6 +94,7 @@ def machine_info():
         for lib in threadpool_info() if lib.get("user_api") == "blas"
     ]
     return {
+        "date": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
         "cpu": cpu,
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
@@ -363,6 +365,34 @@ def format_machine(info):
     return "\n".join(lines)
 
 
+def format_markdown(info, results, command):
+    """The run as a Markdown section: the command, date, machine and BLAS, then the table."""
+    blas = "; ".join(f"{lib['internal_api']} {lib['version']} ({lib['architecture']} kernels, "
+                     f"{lib['num_threads']} threads)" for lib in info["blas"])
+    env = ", ".join(f"{var} {'not set' if info[var] is None else repr(info[var])}"
+                    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"))
+    torch = any("pytorch_s" in res for res in results)
+    lines = [
+        f"`{command}`, {info['date']}: {info['cpu']} ({info['cpu_count']} logical cores), "
+        f"Python {info['python']}, numpy {info['numpy']}, fastbp {info['fastbp']} "
+        f"({info['fastbp_kernels']} kernels); BLAS: {blas}; {env}.",
+        "",
+        "| threads | dtype | samples, in→out | reference | fastbp | speedup (p25-p75) "
+        "| bound |" + (" PyTorch | vs PyTorch |" if torch else ""),
+        "|---:|---|---|---:|---:|---:|---:|" + ("---:|---:|" if torch else ""),
+    ]
+    for res in results:
+        line = (f"| {res['threads']} | {res['dtype']} | {size_label(res['size'])} "
+                f"| {_format_time(res['reference_s'])} | {_format_time(res['fastbp_s'])} "
+                f"| {res['speedup']:.2f}× ({res['speedup_p25']:.2f}-{res['speedup_p75']:.2f}) "
+                f"| {res['blas_bound']:.2f}× |")
+        if torch:
+            line += (f" {_format_time(res['pytorch_s'])} | {res['torch_speedup']:.2f}× |"
+                     if "pytorch_s" in res else " | |")
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m fastbp.bench",
@@ -381,6 +411,8 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=21,
                         help="interleaved rounds per configuration (default 21)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--markdown", metavar="FILE",
+                        help="also write the command, machine and table as Markdown")
     parser.add_argument("--torch", action="store_true",
                         help="add PyTorch (nn.Linear + relu, autograd) when it is installed")
     parser.add_argument("--plot", metavar="FILE.png",
@@ -461,6 +493,12 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump({"machine": info, "results": results}, f, indent=2)
         print(f"\nwrote {args.json}")
+    if args.markdown:
+        command = " ".join(["python -m fastbp.bench",
+                            *(sys.argv[1:] if argv is None else argv)])
+        with open(args.markdown, "w") as f:
+            f.write(format_markdown(info, results, command))
+        print(f"\nwrote {args.markdown}")
     return 1 if wrong else 0
 
 

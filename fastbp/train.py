@@ -118,6 +118,8 @@ def main(argv=None):
     parser.add_argument("--torch", action="store_true", help="also train PyTorch, if installed")
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="train each N times, interleaved; report medians (default 1)")
+    parser.add_argument("--markdown", metavar="FILE",
+                        help="also write the command, machine and table as Markdown")
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error("--epochs must be >= 1")
@@ -158,6 +160,7 @@ def main(argv=None):
                 seconds[name].append(time_taken)
 
     fast = seconds["fastbp"]
+    rows = []
     print(f"\n{'':10} {'loss':>10} {'accuracy':>9} {'time':>9} {'per epoch':>10}  fastbp is")
     for name, _ in trainers:
         result, median = results[name], float(np.median(seconds[name]))
@@ -167,12 +170,41 @@ def main(argv=None):
             ratio = f"{np.median(ratios):.1f}× faster"
             if len(ratios) > 1:
                 ratio += f" (runs: {', '.join(f'{r:.1f}' for r in ratios)})"
+        rows.append((name, result, median, ratio))
         print(f"{name:10} {result['loss']:10.6f} {result['accuracy']:9.3f} {median:8.2f}s "
               f"{median / args.epochs * 1e6:8.1f}µs  {ratio}")
     if args.repeat > 1:
         print(f"(times: medians of {args.repeat} interleaved runs; ratios: the median of the "
               "runs' ratios)")
+    if args.markdown:
+        command = " ".join(["python -m fastbp.train", *(sys.argv[1:] if argv is None else argv)])
+        with open(args.markdown, "w") as f:
+            f.write(format_markdown(rows, args, command))
+        print(f"\nwrote {args.markdown}")
     return 0
+
+
+def format_markdown(rows, args, command):
+    """The run as a Markdown section: the command, date, machine and BLAS, then the table."""
+    from fastbp.bench import machine_info
+
+    info = machine_info()
+    blas = "; ".join(f"{lib['internal_api']} {lib['version']} ({lib['architecture']} kernels)"
+                     for lib in info["blas"])
+    lines = [
+        f"`{command}`, {info['date']}: {info['cpu']} ({info['cpu_count']} logical cores), "
+        f"Python {info['python']}, numpy {info['numpy']}, fastbp {info['fastbp']} "
+        f"({info['fastbp_kernels']} kernels); BLAS: {blas}, {args.threads} thread(s). "
+        f"Chapter-10 network, {args.optimizer}, {args.epochs} epochs, {args.dtype}; times are "
+        f"medians of {args.repeat} interleaved run(s).",
+        "",
+        "| | loss | accuracy | time | per epoch | fastbp is |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for name, result, median, ratio in rows:
+        lines.append(f"| {name} | {result['loss']:.6f} | {result['accuracy']:.3f} "
+                     f"| {median:.2f} s | {median / args.epochs * 1e6:.1f} µs | {ratio} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

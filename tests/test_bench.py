@@ -50,3 +50,38 @@ def test_plot_draws_speedup_and_bound(tmp_path):
     path = tmp_path / "speedup.png"
     bench.plot(results, str(path))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_markdown_holds_the_command_machine_and_rows(tmp_path):
+    json_path, md_path = tmp_path / "bench.json", tmp_path / "bench.md"
+    argv = ["--sizes", "9x3x5", "--repeat", "3", "--threads", "1", "--dtype", "float64",
+            "--keep-env", "--json", str(json_path), "--markdown", str(md_path)]
+    assert bench.main(argv) == 0
+    text = md_path.read_text()
+    machine = json.loads(json_path.read_text())["machine"]
+    (res,) = json.loads(json_path.read_text())["results"]
+    assert text.startswith("`python -m fastbp.bench " + " ".join(argv) + "`")
+    assert machine["date"] in text and machine["cpu"] in text
+    assert all(lib["version"] in text for lib in machine["blas"])
+    rows = [line for line in text.splitlines() if line.startswith("| 1 |")]
+    assert rows == [f"| 1 | float64 | 9, 3→5 | {bench._format_time(res['reference_s'])} "
+                    f"| {bench._format_time(res['fastbp_s'])} | {res['speedup']:.2f}× "
+                    f"({res['speedup_p25']:.2f}-{res['speedup_p75']:.2f}) "
+                    f"| {res['blas_bound']:.2f}× |"]
+
+
+def test_train_markdown_holds_the_command_and_rows(tmp_path, capsys):
+    from fastbp import train
+
+    path = tmp_path / "train.md"
+    argv = ["--epochs", "20", "--compare", "--markdown", str(path)]
+    assert train.main(argv) == 0
+    printed = capsys.readouterr().out
+    text = path.read_text()
+    assert text.startswith("`python -m fastbp.train " + " ".join(argv) + "`")
+    for name in ("fastbp", "reference"):
+        (row,) = [line for line in text.splitlines() if line.startswith(f"| {name} |")]
+        loss = row.split("|")[2].strip()
+        # the same loss as the printed table's
+        (printed_row,) = [line for line in printed.splitlines() if line.startswith(name)]
+        assert printed_row.split()[1] == loss
