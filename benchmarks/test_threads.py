@@ -4,8 +4,7 @@ Two loops are measured: the book's layer-by-layer loop written against fastbp's 
 (``SpiralLoop``: six calls into fastbp a step, each releasing the GIL once) and the same
 network trained by ``Model.train`` (``SpiralModel``: compiled runs of up to 100 epochs, the
 GIL released once a run). The target is for the second; the first is reported, as an
-expected failure, because on this VM a GIL hand-over costs about as much as a small kernel
-call (benchmarks/kernel_threads_scaling.py). Both are bounded by what the VM's second core
+expected failure, because a GIL hand-over can cost about as much as a small kernel call. Both are bounded by what the VM's second core
 gives at the time, which the calibration printed first shows.
 
 The book's spiral network: ``DenseReLU(2, 64)`` then ``Dense(64, 3)`` on 300 samples (three
@@ -96,9 +95,9 @@ class SpiralModel:
 
 
 class LargeLayerLoop:
-    """The calibration: a 256-sample DenseReLU(256, 256) step holds the GIL for a few µs of
-    ~2.5 ms, so two threads of it show what this machine's two cores give right now (the
-    VM's second core is sometimes busy elsewhere; then no loop can reach 2x)."""
+    """The calibration: a 256-sample DenseReLU(256, 256) step holds the GIL for a tiny share
+    of its time, so two threads of it show what this machine's two cores give right now (a
+    virtual machine's second core is sometimes busy elsewhere; then no loop can reach 2x)."""
 
     def __init__(self, seed):
         rng = np.random.default_rng(seed)
@@ -174,7 +173,7 @@ def test_two_threads_throughput(kind):
     if kind == "layer-by-layer loop" and ratio < MIN_RATIO:
         # Known and reported, not hidden: six GIL hand-overs a step (see the module doc).
         pytest.xfail(f"layer-by-layer loop: {ratio:.2f}x < {MIN_RATIO}x; each of its six "
-                     "calls a step hands the GIL over (BENCHMARKS.md, Threads)")
+                     "calls a step hands the GIL over (docs/threads.md)")
     assert ratio >= MIN_RATIO, (
         f"two threads reach {ratio:.2f}x the throughput of one (median of {len(ratios)}: "
         f"{', '.join(f'{r:.2f}' for r in ratios)}), expected at least {MIN_RATIO}x")

@@ -7,8 +7,8 @@ case and run it; for anything else they return None, and the Python checks run
 as before and raise their precise errors. A ``None`` is never an error by itself.
 
 They run it with the pointer kernels of the build fastbp chose (``use_kernels``), without
-the memoryviews a ``def`` kernel acquires (~0.2 µs an array): on 1×1 arrays that was most
-of the call. In the checked build (FASTBP_DEBUG=1) each array's shape is asserted once more
+the memoryviews a ``def`` kernel acquires: on tiny arrays, acquiring them would be most of
+the call. In the checked build (FASTBP_DEBUG=1) each array's shape is asserted once more
 before a pointer kernel runs.
 """
 

@@ -51,10 +51,8 @@ cdef Py_ssize_t SMALL_PRODUCT = 512
 # Forward products with at most this many inputs run as one pass of loops at any size: with
 # three inputs or fewer each output row is written once, while a BLAS product followed by the
 # bias/ReLU epilogue passes twice over an output array too large for L1. The same holds for
-# the backward product dX = dZ·Wᵀ of a layer with that many neurons (at most 3). Measured on
-# the book's spiral layer (300×k→64, benchmarks/thin_forward.py): with AVX2, 1.0-2.0× faster
-# (by run) than BLAS for 1-3 inputs and slower from 4 up; with SSE2 only (the baseline
-# build), faster for one input only.
+# the backward product dX = dZ·Wᵀ of a layer with that many neurons (at most 3). With AVX2
+# the one pass beats BLAS up to 3 inputs; with SSE2 only (the baseline build), for one input.
 cdef extern from *:
     """
     #if defined(__AVX2__)
@@ -95,11 +93,7 @@ cdef extern from "_thin_kernels.h":
 # The THIN_INPUTS forward of a layer with 1-3 inputs runs as fastbp_thin_input_forward:
 # the same expression per element as _dense_row (so the same bits), in vector lanes that
 # gcc does not version per row; so does dX = dZ·Wᵀ of a layer with 1-3 neurons (without
-# bias, _product_rows). Against the loops on 300×k→64 (four runs of
-# benchmarks/thin_forward.py --vectors): the forward 1.04-1.15× faster for 1-3 inputs
-# (1.36× and 1.56× once each, float32 with one input); the whole DenseReLU(2, 64) step
-# 1.00-1.09×, DenseReLU(64, 3) 1.00-1.04× (two runs). Writing the output is what is left: a
-# C loop that only stores those 150 KB took ~2 µs here, the forward ~3 µs.
+# bias, _product_rows). What is left of the forward is writing the output.
 cdef bint THIN_FORWARD_VECTORS = FASTBP_THIN_KERNELS
 
 # The forward product of a layer with at most this many neurons (at most 3: the spiral's
@@ -110,9 +104,7 @@ cdef Py_ssize_t THIN_OUTPUT_NEURONS = 3 if FASTBP_THIN_KERNELS else 0
 # The backward pass of a layer with at most this many inputs (and at most 3) runs as one
 # blocked pass (fastbp_thin_backward_rows): dz is never stored, and each block of rows is
 # read from L2 once, where the separate path writes dz and reads it back for two BLAS
-# products. Against the separate path, interleaved in one process (BENCHMARKS.md, "Thin
-# layers"): the spiral network's training epoch 1.08-1.13x faster in both dtypes; the
-# layer's backward alone 0.9-1.5x, with the machine's state.
+# products.
 cdef Py_ssize_t THIN_BACKWARD_INPUTS_D = 3 if FASTBP_THIN_KERNELS else 0
 cdef Py_ssize_t THIN_BACKWARD_INPUTS_F = 3 if FASTBP_THIN_KERNELS else 0
 
@@ -363,7 +355,7 @@ cdef void dense_forward_ptr(const floating *X, const floating *W, const floating
                             Py_ssize_t n_neurons, bint relu) noexcept nogil:
     """dense_forward_kernel over C-contiguous arrays given by their data and shapes."""
     # For callers that hold no memoryviews (the functional API's fast path, _fastcheck.pyx):
-    # acquiring one costs ~0.2 µs an array, more than a 1×1 product.
+    # acquiring one costs more than a tiny product.
     cdef Py_ssize_t i
     if n_samples == 0 or n_neurons == 0:
         return
@@ -998,7 +990,7 @@ cdef enum:
 cdef class DenseStep:
     """A Dense (+ReLU) layer's arrays held as typed memoryviews, stepped without re-binding.
 
-    Acquiring a memoryview costs about 0.2 µs an array, and a layer step passes nine: on the
+    Acquiring a memoryview costs a fixed time an array, and a layer step passes nine: on the
     book's spiral layer that is as long as the arithmetic. ``fastbp.layers`` validates the
     arrays once, binds them here, and calls ``forward()``/``backward()`` while they stay the
     same objects (fastbp/_snapshot.pyx tells it so). Nothing is checked here.
@@ -1207,7 +1199,7 @@ cdef class NetworkStep:
 
     Python between the steps of a layer-by-layer loop costs little on one thread, but with
     several threads each release and re-acquisition of the GIL hands it over, and on small
-    layers the hand-overs cost more than the kernels (BENCHMARKS.md, "Threads"). Model.train
+    layers the hand-overs can cost more than the kernels (docs/threads.md). Model.train
     runs its first step layer by layer, which validates and binds every array
     (DenseStep, SoftmaxCrossEntropyStep, LayerUpdate), then hands those bindings here.
     Nothing is checked here; the step is exactly the layer-by-layer one, in the same order.

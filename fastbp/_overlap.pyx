@@ -1,7 +1,7 @@
 """Do two arrays' memory extents intersect? The aliasing check behind every ``out=``.
 
-``np.may_share_memory(a, b)`` answers the same question, but costs about 0.4 µs a call
-(argument parsing); a layer step asks it several times, so it is done here in C.
+``np.may_share_memory(a, b)`` answers the same question, but parses its arguments on every
+call; a layer step asks it several times, so it is done here in C.
 A ``True`` may be a false alarm for interleaved strided views; ``False`` is certain.
 """
 

@@ -15,11 +15,10 @@
  *   db and, times each input, into the rows of dW, with the sums held in registers over
  *   the rows of the block; and, if dX is wanted, g times the block of each row of W added
  *   to one vector of partial sums per row and input (a scratch block in L1), whose lanes
- *   give dX[i, j] = g_i · W[j, :] after the last block. g is used while in registers: an
- *   earlier version stored it for a second pass over the block that computed dX, and
- *   spent 1.25-1.4x the time (benchmarks/thin_backward.py).
- * gcc does not vectorize these register-blocked sums from plain loops (tried from Cython:
- * scalar code, 2-3x slower), so they are written with GCC/Clang vector extensions. They are
+ *   give dX[i, j] = g_i · W[j, :] after the last block. g is used while in registers, rather
+ *   than stored for a second pass over the block, which would read it back from memory.
+ * gcc does not vectorize these register-blocked sums from plain loops (from Cython they come
+ * out scalar), so they are written with GCC/Clang vector extensions. They are
  * generic: SSE2 splits each 32-byte vector in two, AVX2 takes it whole; with FMA (the
  * x86-64-v3 build) the products and sums are fused, and with AVX the lane sums of dX use
  * horizontal adds. The two builds therefore agree here to rounding, not bit for bit.

@@ -103,8 +103,8 @@ static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_rows_k
      *   for dX, px[i, j] += g_i·W[j, block] as one vector of partial sums per row and input,
      *   kept in px (rows × K vectors, in L1) across the blocks: g is used while it is in a
      *   register, and neither stored nor read again. Both vectors of the block go into px
-     *   as two chained multiply-adds (in a scratch C harness 7-10 % faster than a product
-     *   summed first and then added: one operation fewer). */
+     *   as two chained multiply-adds (one operation fewer than a product summed first and
+     *   then added). */
     const int blocks = N >= 2 * L;
     for (c = 0; c + 2 * L <= N; c += 2 * L) {
         const int first = c == 0;  /* px starts here: no zeroing pass (gcc unswitches) */

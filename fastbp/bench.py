@@ -164,7 +164,7 @@ class NumpyProducts:
     reach if it cost nothing but these three products, run as fast as numpy's OpenBLAS runs
     them (fastbp calls scipy's OpenBLAS, the same kernels in another build). Where the
     products dominate the step (784 inputs and up), a target above it asks for products
-    faster than that BLAS. At the spiral's sizes the products take a few µs, this time is
+    faster than that BLAS. At the spiral's sizes the products are small, this time is
     mostly numpy's per-call cost, and the bound says little.
     """
 
@@ -365,17 +365,33 @@ def format_machine(info):
     return "\n".join(lines)
 
 
+def torch_version():
+    """', PyTorch x.y' if this process imported PyTorch, else ''."""
+    torch = sys.modules.get("torch")
+    return f", PyTorch {torch.__version__}" if torch is not None else ""
+
+
+def blas_owner(lib):
+    """'numpy: ' or 'scipy (fastbp): ' by the folder a BLAS library was loaded from."""
+    path = lib.get("filepath") or ""
+    for owner, label in (("numpy", "numpy: "), ("scipy", "scipy (fastbp): ")):
+        if f"{owner}.libs" in path or f"{os.sep}{owner}{os.sep}" in path:
+            return label
+    return ""
+
+
 def format_markdown(info, results, command):
     """The run as a Markdown section: the command, date, machine and BLAS, then the table."""
-    blas = "; ".join(f"{lib['internal_api']} {lib['version']} ({lib['architecture']} kernels, "
-                     f"{lib['num_threads']} threads)" for lib in info["blas"])
+    blas = "; ".join(f"{blas_owner(lib)}{lib['internal_api']} {lib['version']} "
+                     f"({lib['architecture']} kernels, {lib['num_threads']} threads by default)"
+                     for lib in info["blas"])
     env = ", ".join(f"{var} {'not set' if info[var] is None else repr(info[var])}"
                     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"))
     torch = any("pytorch_s" in res for res in results)
     lines = [
         f"`{command}`, {info['date']}: {info['cpu']} ({info['cpu_count']} logical cores), "
         f"Python {info['python']}, numpy {info['numpy']}, fastbp {info['fastbp']} "
-        f"({info['fastbp_kernels']} kernels); BLAS: {blas}; {env}.",
+        f"({info['fastbp_kernels']} kernels){torch_version()}; BLAS: {blas}; {env}.",
         "",
         "| threads | dtype | samples, in→out | reference | fastbp | speedup (p25-p75) "
         "| bound |" + (" PyTorch | vs PyTorch |" if torch else ""),
@@ -383,11 +399,12 @@ def format_markdown(info, results, command):
     ]
     for res in results:
         line = (f"| {res['threads']} | {res['dtype']} | {size_label(res['size'])} "
-                f"| {_format_time(res['reference_s'])} | {_format_time(res['fastbp_s'])} "
+                f"| {_format_time(res['reference_s']).strip()} "
+                f"| {_format_time(res['fastbp_s']).strip()} "
                 f"| {res['speedup']:.2f}× ({res['speedup_p25']:.2f}-{res['speedup_p75']:.2f}) "
                 f"| {res['blas_bound']:.2f}× |")
         if torch:
-            line += (f" {_format_time(res['pytorch_s'])} | {res['torch_speedup']:.2f}× |"
+            line += (f" {_format_time(res['pytorch_s']).strip()} | {res['torch_speedup']:.2f}× |"
                      if "pytorch_s" in res else " | |")
         lines.append(line)
     return "\n".join(lines) + "\n"

@@ -76,9 +76,7 @@ def _check_parameter_shapes(weights, biases):
 
 
 # Layer buffers start on a cache line. numpy aligns its allocations to 16 bytes only, so a
-# 32-byte vector store into an output then splits across two cache lines every other time:
-# the spiral layer's step (300×2→64) ran 4 % (float64) to 7 % (float32) slower from
-# 16-byte-aligned buffers (benchmarks/alignment.py).
+# 32-byte vector store into an output would split across two cache lines every other time.
 CACHE_LINE = 64
 
 

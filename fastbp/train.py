@@ -186,15 +186,16 @@ def main(argv=None):
 
 def format_markdown(rows, args, command):
     """The run as a Markdown section: the command, date, machine and BLAS, then the table."""
-    from fastbp.bench import machine_info
+    from fastbp.bench import blas_owner, machine_info, torch_version
 
     info = machine_info()
-    blas = "; ".join(f"{lib['internal_api']} {lib['version']} ({lib['architecture']} kernels)"
-                     for lib in info["blas"])
+    blas = "; ".join(f"{blas_owner(lib)}{lib['internal_api']} {lib['version']} "
+                     f"({lib['architecture']} kernels)" for lib in info["blas"])
     lines = [
         f"`{command}`, {info['date']}: {info['cpu']} ({info['cpu_count']} logical cores), "
         f"Python {info['python']}, numpy {info['numpy']}, fastbp {info['fastbp']} "
-        f"({info['fastbp_kernels']} kernels); BLAS: {blas}, {args.threads} thread(s). "
+        f"({info['fastbp_kernels']} kernels){torch_version()}; BLAS: {blas}, "
+        f"{args.threads} thread(s). "
         f"Chapter-10 network, {args.optimizer}, {args.epochs} epochs, {args.dtype}; times are "
         f"medians of {args.repeat} interleaved run(s).",
         "",

@@ -64,8 +64,8 @@ def test_bench_markdown_holds_the_command_machine_and_rows(tmp_path):
     assert machine["date"] in text and machine["cpu"] in text
     assert all(lib["version"] in text for lib in machine["blas"])
     rows = [line for line in text.splitlines() if line.startswith("| 1 |")]
-    assert rows == [f"| 1 | float64 | 9, 3→5 | {bench._format_time(res['reference_s'])} "
-                    f"| {bench._format_time(res['fastbp_s'])} | {res['speedup']:.2f}× "
+    assert rows == [f"| 1 | float64 | 9, 3→5 | {bench._format_time(res['reference_s']).strip()} "
+                    f"| {bench._format_time(res['fastbp_s']).strip()} | {res['speedup']:.2f}× "
                     f"({res['speedup_p25']:.2f}-{res['speedup_p75']:.2f}) "
                     f"| {res['blas_bound']:.2f}× |"]
 

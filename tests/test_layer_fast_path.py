@@ -298,7 +298,7 @@ def test_empty_aligned(shape, dtype):
 
 def test_layer_buffers_start_on_a_cache_line(rng, layer_cls, dtype):
     # A 32-byte vector store into an output 16 bytes past a cache line splits across two
-    # lines every other time (benchmarks/alignment.py).
+    # lines every other time.
     from fastbp.layers import CACHE_LINE
 
     layer = layer_cls(3, 5, dtype=dtype, rng=0)
