@@ -5,11 +5,6 @@
 from cython cimport floating
 
 
-cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,
-               floating alpha, const floating *A, int lda,
-               const floating *B, int ldb,
-               floating beta, floating *C, int ldc) noexcept nogil
-
 cdef void dense_forward_kernel(const floating[:, ::1] X, const floating[:, ::1] W,
                                const floating[:, ::1] b, floating[:, ::1] out,
                                bint relu) noexcept nogil

@@ -9,8 +9,8 @@ Design
   bounds checking off (see setup.py); FASTBP_DEBUG=1 at build time turns it back on.
 * Every 2-D array is C-contiguous (row-major). Outputs are written, never read, unless a
   docstring says ``+=``.
-* Matrix products go through BLAS (scipy.linalg.cython_blas, the OpenBLAS that scipy ships),
-  called with the row-major operand swap. Products small enough that BLAS's call overhead
+* Matrix products go through BLAS (``fastbp/_blas.pyx``: scipy.linalg.cython_blas, the
+  OpenBLAS that scipy ships, with the row-major operand swap). Products small enough that BLAS's call overhead
   outweighs the arithmetic run as plain loops instead (``SMALL_PRODUCT``).
 * Bias and ReLU are applied in one pass over the product, while a row is hot in cache (the
   "epilogue"), not as separate numpy operations over the whole array.
@@ -33,13 +33,13 @@ Design
 from cpython.pycapsule cimport PyCapsule_New
 from cython cimport floating
 from libc.math cimport NAN, pow
-from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from fastbp._functional_kernels cimport (
     FASTBP_CHECKED_BUILD,
     FUNCTIONAL_KERNELS_NAME,
     FunctionalKernels,
 )
+from fastbp._blas cimport gemm
 from fastbp._calllock cimport CallLock
 from fastbp._loss cimport SoftmaxCrossEntropyStep
 from fastbp._optimizers cimport OPTIMIZER_ADAM, LayerUpdate
@@ -145,33 +145,6 @@ cdef inline const floating *_cdata(const floating[:, ::1] a) noexcept nogil:
 
 cdef inline floating *_data(floating[:, ::1] a) noexcept nogil:
     return NULL if a.shape[0] == 0 or a.shape[1] == 0 else &a[0, 0]
-
-
-cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,
-               floating alpha, const floating *A, int lda,
-               const floating *B, int ldb,
-               floating beta, floating *C, int ldc) noexcept nogil:
-    """C := alpha·op(A)·op(B) + beta·C, row-major; C is m×n, op(A) m×k, op(B) k×n."""
-    cdef char ta = b'T' if trans_a else b'N'
-    cdef char tb = b'T' if trans_b else b'N'
-    cdef Py_ssize_t i, j
-    if m == 0 or n == 0:
-        return
-    if k == 0:
-        # Empty sum. Reference BLAS would do this too, but some builds reject lda = 0.
-        for i in range(m):
-            for j in range(n):
-                C[i * ldc + j] = 0 if beta == 0 else beta * C[i * ldc + j]
-        return
-    # BLAS is column-major, and a row-major matrix is the column-major storage of its
-    # transpose: Cᵀ = op(B)ᵀ·op(A)ᵀ, so B goes first and m, n swap.
-    # (The casts drop const: scipy's declarations lack it.)
-    if floating is float:
-        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float *> B, &ldb,
-              <float *> A, &lda, &beta, C, &ldc)
-    else:
-        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double *> B, &ldb,
-              <double *> A, &lda, &beta, C, &ldc)
 
 
 cdef inline void _bias_relu_rows(floating *out, const floating *b, Py_ssize_t n_rows,
