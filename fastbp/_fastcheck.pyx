@@ -15,6 +15,7 @@ before a pointer kernel runs.
 cimport numpy as cnp
 from cpython.pycapsule cimport PyCapsule_GetPointer
 
+from fastbp._constants cimport BLAS_MAX_DIM
 from fastbp._functional_kernels cimport (
     FASTBP_CHECKED_BUILD,
     FUNCTIONAL_KERNELS_NAME,
@@ -34,8 +35,6 @@ def use_kernels(capsule):
     global _KERNELS
     _KERNELS = <FunctionalKernels *> PyCapsule_GetPointer(capsule, FUNCTIONAL_KERNELS_NAME)
 
-# BLAS indexes with 32-bit integers (fastbp/_validation.py, BLAS_MAX_DIM).
-cdef Py_ssize_t BLAS_MAX_DIM = 2**31 - 1
 cdef int PLAIN = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED
 
 

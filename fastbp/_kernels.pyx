@@ -41,6 +41,7 @@ from fastbp._functional_kernels cimport (
 )
 from fastbp._blas cimport gemm
 from fastbp._calllock cimport CallLock
+from fastbp._constants cimport MAX_NETWORK_LAYERS
 from fastbp._loss cimport SoftmaxCrossEntropyStep
 from fastbp._optimizers cimport OPTIMIZER_ADAM, LayerUpdate
 
@@ -1161,10 +1162,6 @@ cdef inline void _regularize(const floating[:, ::1] W, floating[:, ::1] dW,
 
 
 # --- A whole training step over bound arrays ---------------------------------------------------
-
-cdef enum:
-    MAX_NETWORK_LAYERS = 4
-
 
 cdef class NetworkStep:
     """One training step of Dense/DenseReLU layers, softmax cross-entropy and an optimizer,

@@ -13,6 +13,7 @@ in the book's order of operations; the loss clips the probability of the true cl
 """
 
 from cython cimport floating
+from fastbp._constants cimport CLIP
 from libc.math cimport NAN, exp, expf, log, logf
 
 cdef extern from *:
@@ -29,8 +30,6 @@ cdef extern from *:
     __attribute__((__simd__("notinbranch"))) extern float logf(float);
     #endif
     """
-
-cdef double CLIP = 1e-7
 
 # Rows of a loss are as short as the number of classes: exp and log run over whole arrays
 # (or chunks of this many values, on the stack) so that they can be vectorized.

@@ -12,12 +12,13 @@ import numpy as np
 
 from . import _fastcheck
 from . import _kernels as _baseline_kernels
+from ._constants import CONSTANTS
 from ._overlap import may_overlap, overlaps_any
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # BLAS indexes with 32-bit ints.
-BLAS_MAX_DIM = 2**31 - 1
+BLAS_MAX_DIM = CONSTANTS["BLAS_MAX_DIM"]
 
 # The kernels' specializations, looked up once: calling ``fused_def[type]`` skips Cython's
 # per-call dtype dispatch, which on tiny arrays costs more than the kernel.

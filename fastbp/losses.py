@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _loss
 from ._calllock import CallLock
+from ._constants import CONSTANTS
 from ._snapshot import ArraySnapshot
 from ._validation import asarray_named, kernel_sets
 from .layers import _Activation, _as_layer_array, _Buffers
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 _LONG = np.dtype(np.long)
-_CLIP = 1e-7
+_CLIP = CONSTANTS["CLIP"]
 
 
 def check_labels(y_true, n_samples, n_classes, name="y_true"):

@@ -23,6 +23,7 @@ import threading
 import numpy as np
 
 from . import _optimizers
+from ._constants import CONSTANTS
 from ._validation import kernels_module
 from .functional import dense_forward, dense_relu_forward, relu_forward
 from .layers import Dense, DenseReLU, ReLU, _as_layer_array
@@ -30,7 +31,7 @@ from .losses import CategoricalCrossentropy, Loss, Softmax, SoftmaxCrossEntropy,
 from .optimizers import SGD, Adagrad, Adam, RMSprop
 
 # A NetworkStep (fastbp/_kernels.pyx) takes this many Dense/DenseReLU layers at most.
-_MAX_NETWORK_LAYERS = 4
+_MAX_NETWORK_LAYERS = CONSTANTS["MAX_NETWORK_LAYERS"]
 
 __all__ = ["Model"]
 
