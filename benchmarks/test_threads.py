@@ -32,7 +32,7 @@ import fastbp
 
 MIN_RATIO = 1.6
 REPEAT = 7
-STEPS = 1500  # per loop and repeat: ~0.1 s a loop
+STEPS = 1500  # per loop and repeat
 
 
 def spiral_data(samples, classes, rng):

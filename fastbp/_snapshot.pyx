@@ -4,7 +4,8 @@ A layer validates its arrays once and binds them to its kernels (``_kernels.Dens
 On the next call it only needs to know that each argument is the same object with the same
 data pointer, dtype, shape and strides: then every check made before still holds (an
 ndarray's shape, strides and dtype can be reassigned in place, so identity alone is not
-enough). Asking that in Python costs about 2 µs a step; here it is a few dozen compares.
+enough). Asked in Python, that would cost as much as a small step; here it is a few dozen
+compares.
 """
 
 cimport numpy as cnp
