@@ -1,0 +1,135 @@
+# Part of fastbp/_kernels.pyx, which includes it after its cimports.
+# The Python entry points of the kernels (memoryviews in, GIL released, one kernel, no checks), the
+# functional API's capsule of pointer kernels, and the setters of the paths' thresholds for tests
+# and benchmarks.
+
+# --- Python entry points: memoryviews in, GIL released, one kernel. No checks here. ---------
+# All arrays are 2-D and C-contiguous; biases and dbiases are (1, n_neurons).
+
+def dense_forward(const floating[:, ::1] inputs, const floating[:, ::1] weights,
+                  const floating[:, ::1] biases, floating[:, ::1] out, bint relu):
+    """out := inputs·weights + biases, then max(out, 0) if relu."""
+    with nogil:
+        dense_forward_kernel(inputs, weights, biases, out, relu)
+
+
+def relu_forward(const floating[:, ::1] inputs, floating[:, ::1] out):
+    """out := max(inputs, 0)."""
+    with nogil:
+        relu_forward_kernel(inputs, out)
+
+
+def relu_backward(const floating[:, ::1] dvalues, const floating[:, ::1] inputs,
+                  floating[:, ::1] dinputs):
+    """dinputs := dvalues where inputs > 0, else 0."""
+    with nogil:
+        relu_backward_kernel(dvalues, inputs, dinputs)
+
+
+def dense_backward(const floating[:, ::1] dvalues, const floating[:, ::1] inputs,
+                   const floating[:, ::1] weights, floating[:, ::1] dinputs,
+                   floating[:, ::1] dweights, floating[:, ::1] dbiases):
+    """dbiases := Σ dvalues; dweights := inputsᵀ·dvalues; dinputs := dvalues·weightsᵀ."""
+    with nogil:
+        if _thin_backward_path(dvalues.shape[0], inputs.shape[1], dvalues.shape[1],
+                               floating is double):
+            thin_backward_kernel(dvalues, inputs, weights, dvalues, False, dinputs, dweights,
+                                 dbiases, True)
+        else:
+            column_sums_kernel(dvalues, dbiases)
+            backward_products_kernel(dvalues, inputs, weights, dinputs, dweights)
+
+
+def dense_relu_backward(const floating[:, ::1] dvalues, const floating[:, ::1] inputs,
+                        const floating[:, ::1] weights, const floating[:, ::1] output,
+                        floating[:, ::1] dz, floating[:, ::1] dinputs,
+                        floating[:, ::1] dweights, floating[:, ::1] dbiases):
+    """dz := dvalues masked by output > 0, dbiases := Σ dz (one pass); then the products.
+    dz is scratch: with 1-3 inputs one blocked pass does it all and leaves dz as it was
+    (thin_backward_kernel)."""
+    with nogil:
+        if _thin_backward_path(dvalues.shape[0], inputs.shape[1], dvalues.shape[1],
+                               floating is double):
+            thin_backward_kernel(dvalues, inputs, weights, output, True, dinputs, dweights,
+                                 dbiases, True)
+        else:
+            relu_mask_column_sums_kernel(dvalues, output, dz, dbiases)
+            backward_products_kernel(dz, inputs, weights, dinputs, dweights)
+
+
+def regularization_grad(const floating[:, ::1] param, floating[:, ::1] grad,
+                        double l1, double l2):
+    """grad += l1·sign(param) + 2·l2·param."""
+    with nogil:
+        regularization_grad_kernel(param, grad, <floating> l1, <floating> l2)
+
+
+cdef bint _backward_needs_dz(Py_ssize_t n_samples, Py_ssize_t n_inputs, Py_ssize_t n_neurons,
+                             bint f64) noexcept nogil:
+    # dense_backward_ptr with an output writes dz unless the layer takes the one-pass path.
+    return not _thin_backward_path(n_samples, n_inputs, n_neurons, f64)
+
+
+cdef FunctionalKernels _FUNCTIONAL
+_FUNCTIONAL.dense_forward_d = dense_forward_ptr[double]
+_FUNCTIONAL.dense_forward_f = dense_forward_ptr[float]
+_FUNCTIONAL.relu_forward_d = relu_forward_ptr[double]
+_FUNCTIONAL.relu_forward_f = relu_forward_ptr[float]
+_FUNCTIONAL.relu_backward_d = relu_backward_ptr[double]
+_FUNCTIONAL.relu_backward_f = relu_backward_ptr[float]
+_FUNCTIONAL.dense_backward_d = dense_backward_ptr[double]
+_FUNCTIONAL.dense_backward_f = dense_backward_ptr[float]
+_FUNCTIONAL.backward_needs_dz = _backward_needs_dz
+
+
+def _functional_kernels():
+    """This module's FunctionalKernels (see _kernels.pxd) in a capsule, for the functional
+    API's checked fast path (fastbp/_fastcheck.pyx), which calls them on plain arrays."""
+    return PyCapsule_New(<void *> &_FUNCTIONAL, FUNCTIONAL_KERNELS_NAME, NULL)
+
+
+def _set_thin_inputs(Py_ssize_t n):
+    """Set THIN_INPUTS (loops for forward products with that many inputs or fewer) and return
+    the old value. For benchmarks and tests."""
+    global THIN_INPUTS
+    old = THIN_INPUTS
+    THIN_INPUTS = n
+    return old
+
+
+def _set_thin_forward_vectors(bint on):
+    """Set THIN_FORWARD_VECTORS (fastbp_thin_input_forward for the THIN_INPUTS forward, else
+    _dense_row's loops) and return the old value. For benchmarks and tests only."""
+    global THIN_FORWARD_VECTORS
+    old = THIN_FORWARD_VECTORS
+    THIN_FORWARD_VECTORS = on and FASTBP_THIN_KERNELS
+    return old
+
+
+def _set_thin_backward_inputs(Py_ssize_t n_float64, Py_ssize_t n_float32):
+    """Set THIN_BACKWARD_INPUTS of each dtype (the one-pass backward for layers with that many
+    inputs or fewer, at most 3) and return the old pair. For benchmarks and tests; both stay
+    0 in a build without vector extensions."""
+    global THIN_BACKWARD_INPUTS_D, THIN_BACKWARD_INPUTS_F
+    old = (THIN_BACKWARD_INPUTS_D, THIN_BACKWARD_INPUTS_F)
+    THIN_BACKWARD_INPUTS_D = n_float64 if FASTBP_THIN_KERNELS else 0
+    THIN_BACKWARD_INPUTS_F = n_float32 if FASTBP_THIN_KERNELS else 0
+    return old
+
+
+def _set_thin_outputs(Py_ssize_t n):
+    """Set THIN_OUTPUT_NEURONS (the dot-product forward for layers with that many neurons or
+    fewer, at most 3) and return the old value. For benchmarks and tests; stays 0 in a build
+    without vector extensions."""
+    global THIN_OUTPUT_NEURONS
+    old = THIN_OUTPUT_NEURONS
+    THIN_OUTPUT_NEURONS = n if FASTBP_THIN_KERNELS else 0
+    return old
+
+
+def _set_small_product(Py_ssize_t n):
+    """Set SMALL_PRODUCT (the loops/BLAS switch) and return the old value. For benchmarks."""
+    global SMALL_PRODUCT
+    old = SMALL_PRODUCT
+    SMALL_PRODUCT = n
+    return old
