@@ -29,7 +29,10 @@ def test_readme_example_trains():
 def test_readme_test_command_is_what_ci_runs():
     commands = re.findall(r"```sh\n(.*?)\n```", README.read_text(), flags=re.S)
     assert 'pip install ".[test]" && pytest' in commands
-    ci = (ROOT / ".ci" / "run").read_text()
+    ci_run = ROOT / ".ci" / "run"
+    if not ci_run.exists():
+        pytest.skip("no .ci/run here (an unpacked sdist)")
+    ci = ci_run.read_text()
     assert '\npip install ".[test]" && pytest\n' in ci
 
 
