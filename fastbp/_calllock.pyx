@@ -6,7 +6,8 @@ object's lock instead (docs/threads.md). The steady-loop call of a layer runs on
 method (``DenseStep.forward``), and a lock taken by Python code around it would cost as
 much as the call itself on small layers: so the compiled steps take this lock themselves,
 in C, and Python takes it (``with lock:``) only around the slower calls that validate and
-bind new arrays.
+bind new arrays. Objects with no compiled step (ReLU, Softmax, Model) take it in Python
+around each call.
 
 Design
 ------

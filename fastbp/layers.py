@@ -22,7 +22,6 @@ float32 or float64 input as it is; anything else becomes float64.
 """
 
 import operator
-import threading
 
 import numpy as np
 
@@ -358,23 +357,19 @@ class _Activation:
     def __init__(self):
         self.inputs = self.output = self.dinputs = None
         self._buffers = _Buffers()
-        self._lock = threading.RLock()  # serializes the calls of several threads
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_buffers", None)
-        state.pop("_lock", None)
-        return state
+        self._lock = CallLock()  # serializes the calls of several threads
 
     def __setstate__(self, state):
+        # A pickled CallLock loads as a new one; a pickle made before locks has none.
         self.__dict__.update(state)
-        self._buffers = _Buffers()
-        self._lock = threading.RLock()
+        self.__dict__.setdefault("_lock", CallLock())
 
     def __copy__(self):
-        # A copy writes its outputs into buffers of its own.
+        # A copy writes its outputs into buffers of its own, under a lock of its own.
         new = type(self).__new__(type(self))
-        new.__setstate__(self.__getstate__())
+        new.__dict__.update(self.__dict__)
+        new._buffers = _Buffers()
+        new._lock = CallLock()
         return new
 
 
@@ -383,9 +378,7 @@ class ReLU(_Activation):
 
     def forward(self, inputs, training=False):
         """Set ``inputs`` and ``output``; return ``output`` (overwritten by the next call)."""
-        lock = self._lock
-        lock.acquire()
-        try:
+        with self._lock:
             if not (type(inputs) is np.ndarray and inputs.dtype in FLOAT_DTYPES):
                 inputs = _as_layer_array(inputs, "inputs", None)
             inputs = _as_layer_array(inputs, "inputs", inputs.dtype)
@@ -394,14 +387,10 @@ class ReLU(_Activation):
             self.inputs = inputs
             self.output = out
             return out
-        finally:
-            lock.release()
 
     def backward(self, dvalues):
         """Set ``dinputs``: ``dvalues`` where ``inputs > 0``, else 0."""
-        lock = self._lock
-        lock.acquire()
-        try:
+        with self._lock:
             inputs = self.inputs
             if inputs is None:
                 raise RuntimeError("ReLU.backward called before forward")
@@ -414,8 +403,6 @@ class ReLU(_Activation):
             out = self._buffers.get("dinputs", inputs.shape, inputs.dtype, (dvalues, inputs))
             KERNELS[inputs.dtype].relu_backward(as_2d(dvalues), as_2d(inputs), as_2d(out))
             self.dinputs = out
-        finally:
-            lock.release()
 
     def __repr__(self):
         return "ReLU()"

@@ -18,11 +18,10 @@ of the current training step (or compiled run of steps), compute from the parame
 are then, in arrays of their own, and leave the training's buffers alone.
 """
 
-import threading
-
 import numpy as np
 
 from . import _optimizers
+from ._calllock import CallLock
 from ._constants import CONSTANTS
 from ._validation import kernels_module
 from .functional import dense_forward, dense_relu_forward, relu_forward
@@ -122,24 +121,17 @@ class Model:
         self._graph = None  # the layers as run, after finalize (fused)
         self._trainable = []
         self._output_loss = None
-        self._new_locks()
-
-    def _new_locks(self):
         # _lock: one call that changes the model at a time (train, finalize, ...).
         # _step_lock: held by train for each step (or compiled run of steps), and by predict
         # and evaluate for each batch, which so see the parameters between two steps.
-        self._lock = threading.RLock()
-        self._step_lock = threading.RLock()
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_lock", None)
-        state.pop("_step_lock", None)
-        return state
+        self._lock = CallLock()
+        self._step_lock = CallLock()
 
     def __setstate__(self, state):
+        # A pickled CallLock loads as a new one; a pickle made before locks has none.
         self.__dict__.update(state)
-        self._new_locks()
+        self.__dict__.setdefault("_lock", CallLock())
+        self.__dict__.setdefault("_step_lock", CallLock())
 
     def add(self, layer):
         """Append a layer (Dense, ReLU, DenseReLU, Softmax, or any object with the book's

@@ -113,3 +113,23 @@ def test_layer_pickled_before_dtype_was_read_only_loads():
     assert old.dtype == np.float32
     assert_array_equal(old.forward(np.ones((1, 2), np.float32)),
                        layer.forward(np.ones((1, 2), np.float32)))
+
+
+def test_relu_and_model_pickled_before_locks_load():
+    # Pickles made before objects had a lock hold no "_lock" in their state.
+    X = np.array([[-1.0, 2.0]])
+    relu = fastbp.ReLU()
+    state = {k: v for k, v in relu.__dict__.items() if k != "_lock"}
+    old = fastbp.ReLU.__new__(fastbp.ReLU)
+    old.__setstate__(state)
+    assert_array_equal(old.forward(X), [[0.0, 2.0]])
+
+    model = fastbp.Model()
+    model.add(fastbp.Dense(2, 3, rng=0))
+    model.set(loss=fastbp.SoftmaxCrossEntropy(), optimizer=fastbp.SGD())
+    model.finalize()
+    state = {k: v for k, v in model.__dict__.items() if k not in ("_lock", "_step_lock")}
+    old = fastbp.Model.__new__(fastbp.Model)
+    old.__setstate__(state)
+    assert_array_equal(old.predict(X), model.predict(X))
+    old.train(X, [1], epochs=2, print_every=0)
