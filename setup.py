@@ -46,7 +46,8 @@ if NATIVE and GCC_LIKE:
     extra_compile_args.append("-march=native")
 
 variants = {name: [] for name in ("_blas", "_calllock", "_constants", "_kernels", "_overlap",
-                                  "_snapshot", "_fastcheck", "_loss", "_optimizers")}
+                                  "_snapshot", "_fastcheck", "_loss", "_optimizers",
+                                  "_train_step")}
 if GCC_LIKE and platform.machine().lower() in ("x86_64", "amd64") and not NATIVE:
     variants["_kernels_avx2"] = ["-march=x86-64-v3"]
 

@@ -77,7 +77,7 @@ class SpiralLoop:
 class SpiralModel:
     """The same network trained with Model.train: softmax cross-entropy and Adam, the
     book's chapter-10 demo. After the first epoch, Model.train runs up to 100 epochs a call
-    in one compiled loop that releases the GIL once (fastbp._kernels.NetworkStep.run)."""
+    in one compiled loop that releases the GIL once (fastbp._train_step.NetworkStep.run)."""
 
     def __init__(self, seed):
         rng = np.random.default_rng(seed)

@@ -385,10 +385,14 @@ cdef void thin_backward_kernel(const floating[:, ::1] dY, const floating[:, ::1]
 cdef void dense_backward_ptr(const floating *dY, const floating *X, const floating *W,
                              const floating *output, floating *dz, floating *dX, floating *dW,
                              floating *db, Py_ssize_t n_samples, Py_ssize_t n_inputs,
-                             Py_ssize_t n_neurons) noexcept nogil:
-    """The functional dense_backward (output NULL) or dense_relu_backward: db (through the
-    ReLU mask into dz first, if output), then dW and dX, as the def entry points do. dz may
-    be NULL where _backward_needs_dz is false."""
+                             Py_ssize_t n_neurons, bint mask_done) noexcept nogil:
+    """A dense layer's backward step: db (through the ReLU mask into dz first, if output),
+    then dW, then dX; or one blocked pass for a thin layer (thin_backward_ptr), which leaves
+    dz unwritten. dX is not written if NULL. With mask_done, dz and db already hold the
+    mask and the sums (dinputs_into_relu_ptr of the layer above did them)."""
+    # IN:  dY, output (n_samples, n_neurons), X (n_samples, n_inputs), W (n_inputs, n_neurons)
+    # OUT: dz (n_samples, n_neurons), dX (n_samples, n_inputs), dW (n_inputs, n_neurons),
+    #      db (1, n_neurons)
     # With dz NULL the caller saw the one-pass path (_backward_needs_dz): take it even if a
     # threshold hook changed since, rather than write through NULL.
     if (_thin_backward_path(n_samples, n_inputs, n_neurons, floating is double)
@@ -396,118 +400,130 @@ cdef void dense_backward_ptr(const floating *dY, const floating *X, const floati
         thin_backward_ptr(dY, output, X, W, dX, dW, db, n_samples, n_inputs, n_neurons)
         return
     if output != NULL:
-        relu_mask_column_sums_ptr(dY, output, dz, db, n_samples, n_neurons)
+        if not mask_done:
+            relu_mask_column_sums_ptr(dY, output, dz, db, n_samples, n_neurons)
         dY = dz
     else:
         column_sums_ptr(dY, db, n_samples, n_neurons)
     dweights_ptr(dY, X, dW, n_samples, n_inputs, n_neurons)
-    dinputs_ptr(dY, W, dX, n_samples, n_inputs, n_neurons)
+    if dX != NULL:
+        dinputs_ptr(dY, W, dX, n_samples, n_inputs, n_neurons)
 
 
-cdef void thin_dinputs_relu_mask_column_sums_kernel(
-        const floating[:, ::1] dZ, const floating[:, ::1] W, const floating[:, ::1] output,
-        floating[:, ::1] dZ_below, floating[:, ::1] db_below) noexcept nogil:
+cdef int dinputs_into_relu_ptr(const floating *dZ, const floating *W, Py_ssize_t n_samples,
+                               Py_ssize_t n_inputs, Py_ssize_t n_neurons,
+                               const floating *output, const floating *X_below,
+                               const floating *W_below, floating *dz_below,
+                               floating *dX_below, floating *dW_below, floating *db_below,
+                               Py_ssize_t k) noexcept nogil:
+    """A layer's dX = dZ·Wᵀ (on its thin path, _thin_dinputs_path) fed straight into the
+    backward step of the ReLU layer below, without storing it: all of that step if it is
+    thin (thin_dinputs_thin_backward_ptr; its dX only if dX_below is not NULL), else its
+    mask into dz_below and its bias sums (thin_dinputs_relu_mask_column_sums_ptr). Returns
+    DONE_ALL or DONE_MASK. For NetworkStep."""
+    # IN:  dZ (n_samples, n_neurons ≤ 3), W (n_inputs, n_neurons), output (n_samples, n_inputs),
+    #      X_below (n_samples, k), W_below (k, n_inputs)
+    # OUT: dz_below (n_samples, n_inputs) or dX_below (n_samples, k), dW_below (k, n_inputs),
+    #      db_below (1, n_inputs)
+    if _thin_backward_path(n_samples, k, n_inputs, floating is double):
+        thin_dinputs_thin_backward_ptr(dZ, W, output, X_below, W_below, dX_below, dW_below,
+                                       db_below, n_samples, n_inputs, n_neurons, k)
+        return DONE_ALL
+    thin_dinputs_relu_mask_column_sums_ptr(dZ, W, output, dz_below, db_below, n_samples,
+                                           n_inputs, n_neurons)
+    return DONE_MASK
+
+
+cdef void thin_dinputs_relu_mask_column_sums_ptr(
+        const floating *dZ, const floating *W, const floating *output, floating *dZ_below,
+        floating *db_below, Py_ssize_t n_samples, Py_ssize_t n_inputs,
+        Py_ssize_t n_neurons) noexcept nogil:
     """dZ_below := dZ·Wᵀ where output > 0 (or NaN), else 0; db_below := Σ_i dZ_below[i, :].
 
-    dinputs_kernel (on its thin path) followed by relu_mask_column_sums_kernel of the ReLU
-    layer below, without storing dZ·Wᵀ: each row of the product is masked and summed while
-    it is in L1, instead of being written out and read back from L2. Every element gets
-    the same operations in the same order as in those two kernels, so the results are the
-    same bit for bit. For NetworkStep; the caller checks _thin_dinputs_path.
+    dinputs_ptr (on its thin path) followed by relu_mask_column_sums_ptr of the ReLU layer
+    below, without storing dZ·Wᵀ: each row of the product is masked and summed while it is
+    in L1, instead of being written out and read back from L2. Every element gets the same
+    operations in the same order as in those two kernels, so the results are the same bit
+    for bit. The caller checks _thin_dinputs_path.
     """
     # IN:  dZ (n_samples, n_neurons ≤ 3), W (n_inputs, n_neurons), output (n_samples, n_inputs)
     # OUT: dZ_below (n_samples, n_inputs), db_below (1, n_inputs)
-    cdef Py_ssize_t n_samples = dZ.shape[0], n_neurons = dZ.shape[1], n_inputs = W.shape[0]
     cdef Py_ssize_t i, j, k
     cdef floating wt[3 * THIN_TRANSPOSE_MAX]
-    cdef const floating *w = &W[0, 0]
     cdef const floating *o
     cdef floating *dz
-    cdef floating *s = &db_below[0, 0]
     cdef floating g
     for j in range(n_neurons):
         for k in range(n_inputs):
-            wt[j * n_inputs + k] = w[k * n_neurons + j]
+            wt[j * n_inputs + k] = W[k * n_neurons + j]
     for k in range(n_inputs):
-        s[k] = 0
+        db_below[k] = 0
     for i in range(n_samples):
-        dz = &dZ_below[i, 0]
-        o = &output[i, 0]
-        _product_row(&dZ[i, 0], wt, dz, n_neurons, n_inputs)
+        dz = dZ_below + i * n_inputs
+        o = output + i * n_inputs
+        _product_row(dZ + i * n_neurons, wt, dz, n_neurons, n_inputs)
         for k in range(n_inputs):
             g = dz[k]  # read unconditionally: a conditional read compiles to a masked load
             g = 0 if o[k] <= 0 else g
             dz[k] = g
-            s[k] += g
+            db_below[k] += g
 
 
-cdef void thin_dinputs_thin_backward_kernel(
-        const floating[:, ::1] dZ, const floating[:, ::1] W, const floating[:, ::1] output,
-        const floating[:, ::1] X_below, const floating[:, ::1] W_below,
-        floating[:, ::1] dX_below, floating[:, ::1] dW_below, floating[:, ::1] db_below,
-        bint dinputs) noexcept nogil:
-    """dinputs_kernel (on its thin path) followed by the thin backward pass of the ReLU
-    layer below (thin_backward_kernel), without storing dZ·Wᵀ: it is computed a block of
-    rows at a time into a scratch array in L1, each value as _thin_dinputs computes it, then
-    handed to the blocked pass. The results are those of the two kernels, bit for bit.
-    For NetworkStep; the caller checks _thin_dinputs_path and, below, _thin_backward_path."""
+cdef void thin_dinputs_thin_backward_ptr(
+        const floating *dZ, const floating *W, const floating *output,
+        const floating *X_below, const floating *W_below, floating *dX_below,
+        floating *dW_below, floating *db_below, Py_ssize_t n_samples, Py_ssize_t n_inputs,
+        Py_ssize_t n_neurons, Py_ssize_t k) noexcept nogil:
+    """dinputs_ptr (on its thin path) followed by the thin backward pass of the ReLU layer
+    below (thin_backward_ptr), without storing dZ·Wᵀ: it is computed a block of rows at a
+    time into a scratch array in L1, each value as _thin_dinputs computes it, then handed to
+    the blocked pass. The results are those of the two kernels, bit for bit. The caller
+    checks _thin_dinputs_path and, below, _thin_backward_path."""
     # IN:  dZ (n_samples, n_neurons ≤ 3), W (n_inputs, n_neurons), output (n_samples, n_inputs),
     #      X_below (n_samples, k ≤ 3), W_below (k, n_inputs)
-    # OUT: dX_below (n_samples, k) if dinputs, dW_below (k, n_inputs), db_below (1, n_inputs)
-    cdef Py_ssize_t n_samples = dZ.shape[0], n_neurons = dZ.shape[1], n_inputs = W.shape[0]
-    cdef Py_ssize_t k = X_below.shape[1]
+    # OUT: dX_below (n_samples, k) unless NULL, dW_below (k, n_inputs), db_below (1, n_inputs)
     cdef Py_ssize_t i = 0, j, r, rows, block = _thin_block_rows(n_inputs, sizeof(floating))
     cdef floating wt[3 * THIN_TRANSPOSE_MAX]
     cdef floating scratch[THIN_SCRATCH]
     cdef floating px[THIN_PARTIALS]
-    cdef const floating *w = &W[0, 0]
-    cdef floating *dX
     if FASTBP_CHECKED_BUILD and not (k <= 3 and n_neurons <= 3
                                      and n_inputs <= THIN_TRANSPOSE_MAX):
         with gil:
-            raise ValueError("checked build: thin_dinputs_thin_backward_kernel handed a "
+            raise ValueError("checked build: thin_dinputs_thin_backward_ptr handed a "
                              "layer that is not thin")
-    if FASTBP_CHECKED_BUILD and not (_has_shape(W, n_inputs, n_neurons)
-                                     and _has_shape(output, n_samples, n_inputs)
-                                     and _has_shape(X_below, n_samples, k)
-                                     and _has_shape(W_below, k, n_inputs)
-                                     and (not dinputs or _has_shape(dX_below, n_samples, k))
-                                     and _has_shape(dW_below, k, n_inputs)
-                                     and _has_shape(db_below, 1, n_inputs)):
-        return
-    dX = &dX_below[0, 0] if dinputs else NULL
     for j in range(n_neurons):
         for r in range(n_inputs):
-            wt[j * n_inputs + r] = w[r * n_neurons + j]
+            wt[j * n_inputs + r] = W[r * n_neurons + j]
     for j in range(n_inputs):
-        db_below[0, j] = 0
-    for j in range(k):
-        for r in range(n_inputs):
-            dW_below[j, r] = 0
+        db_below[j] = 0
+    for j in range(k * n_inputs):
+        dW_below[j] = 0
     while i < n_samples:
         rows = block if block < n_samples - i else n_samples - i
-        _product_rows(&dZ[i, 0], wt, scratch, rows, n_neurons, n_inputs)
-        _thin_backward_rows(scratch, &output[i, 0], &X_below[i, 0], &W_below[0, 0],
-                            dX + i * k if dinputs else NULL, &dW_below[0, 0],
-                            &db_below[0, 0], px, rows, k, n_inputs)
+        _product_rows(dZ + i * n_neurons, wt, scratch, rows, n_neurons, n_inputs)
+        _thin_backward_rows(scratch, output + i * n_inputs, X_below + i * k, W_below,
+                            dX_below + i * k if dX_below != NULL else NULL, dW_below,
+                            db_below, px, rows, k, n_inputs)
         i += rows
 
 
 cdef void regularization_grad_kernel(const floating[:, ::1] param, floating[:, ::1] grad,
                                      floating l1, floating l2) noexcept nogil:
     """grad += l1·sign(param) + 2·l2·param, with sign(0) = +1 as in the book."""
-    cdef Py_ssize_t i, j, n = param.shape[1]
-    cdef const floating *p
-    cdef floating *g
-    if n == 0:
+    if FASTBP_CHECKED_BUILD and not _has_shape(grad, param.shape[0], param.shape[1]):
         return
-    for i in range(param.shape[0]):
-        p = &param[i, 0]
-        g = &grad[i, 0]
-        # Two additions, in the book's order, each only when its term is on.
-        if l1 != 0:
-            for j in range(n):
-                g[j] += -l1 if p[j] < 0 else l1
-        if l2 != 0:
-            for j in range(n):
-                g[j] += 2 * l2 * p[j]
+    regularization_grad_ptr(_cdata(param), _data(grad), param.shape[0] * param.shape[1],
+                            l1, l2)
+
+
+cdef void regularization_grad_ptr(const floating *param, floating *grad, Py_ssize_t size,
+                                  floating l1, floating l2) noexcept nogil:
+    """regularization_grad_kernel over C-contiguous arrays of ``size`` elements."""
+    cdef Py_ssize_t j
+    # Two additions, in the book's order, each only when its term is on.
+    if l1 != 0:
+        for j in range(size):
+            grad[j] += -l1 if param[j] < 0 else l1
+    if l2 != 0:
+        for j in range(size):
+            grad[j] += 2 * l2 * param[j]

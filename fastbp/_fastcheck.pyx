@@ -16,24 +16,20 @@ cimport numpy as cnp
 from cpython.pycapsule cimport PyCapsule_GetPointer
 
 from fastbp._constants cimport BLAS_MAX_DIM
-from fastbp._functional_kernels cimport (
-    FASTBP_CHECKED_BUILD,
-    FUNCTIONAL_KERNELS_NAME,
-    FunctionalKernels,
-)
+from fastbp._kernel_table cimport FASTBP_CHECKED_BUILD, KERNEL_TABLE_NAME, KernelTable
 
 from fastbp._overlap import overlaps_any
 
 cnp.import_array()
 
-cdef FunctionalKernels *_KERNELS = NULL
+cdef KernelTable *_KERNELS = NULL
 
 
 def use_kernels(capsule):
     """Run the ``*_plain`` functions with the pointer kernels in ``capsule`` (a kernel
-    build's ``_functional_kernels()``); fastbp/_validation.py sets this at import."""
+    build's ``_kernel_table()``); fastbp/_validation.py sets this at import."""
     global _KERNELS
-    _KERNELS = <FunctionalKernels *> PyCapsule_GetPointer(capsule, FUNCTIONAL_KERNELS_NAME)
+    _KERNELS = <KernelTable *> PyCapsule_GetPointer(capsule, KERNEL_TABLE_NAME)
 
 cdef int PLAIN = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED
 
@@ -172,7 +168,7 @@ def dense_backward_plain(dvalues, inputs, weights, output, dinputs=None, dweight
         dbiases = _empty(1, n_neurons, t)
     # The masked gradient: a scratch array (dvalues is the caller's and is not written),
     # unless the kernel takes the one-pass path of thin layers, which never stores it.
-    dz = (_empty(n_samples, n_neurons, t) if output is not None and _KERNELS.backward_needs_dz(
+    dz = (_empty(n_samples, n_neurons, t) if output is not None and not _KERNELS.thin_backward_path(
         n_samples, n_inputs, n_neurons, t == cnp.NPY_DOUBLE) else None)
     _sized(dvalues, n_samples, n_neurons)
     _sized(weights, n_inputs, n_neurons)
@@ -194,13 +190,13 @@ def dense_backward_plain(dvalues, inputs, weights, output, dinputs=None, dweight
             _KERNELS.dense_backward_d(<const double *> dy, <const double *> x,
                                       <const double *> w, <const double *> o, <double *> z,
                                       <double *> dx, <double *> dw, <double *> db,
-                                      n_samples, n_inputs, n_neurons)
+                                      n_samples, n_inputs, n_neurons, False)
     else:
         with nogil:
             _KERNELS.dense_backward_f(<const float *> dy, <const float *> x,
                                       <const float *> w, <const float *> o, <float *> z,
                                       <float *> dx, <float *> dw, <float *> db,
-                                      n_samples, n_inputs, n_neurons)
+                                      n_samples, n_inputs, n_neurons, False)
     return dinputs, dweights, dbiases
 
 

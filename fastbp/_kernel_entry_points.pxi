@@ -1,7 +1,7 @@
 # Part of fastbp/_kernels.pyx, which includes it after its cimports.
-# The Python entry points of the kernels (memoryviews in, GIL released, one kernel, no checks), the
-# functional API's capsule of pointer kernels, and the setters of the paths' thresholds for tests
-# and benchmarks.
+# The Python entry points of the kernels (memoryviews in, GIL released, one kernel, no checks),
+# the capsule of pointer kernels for the modules built once, and the setters of the paths'
+# thresholds for tests and benchmarks.
 
 # --- Python entry points: memoryviews in, GIL released, one kernel. No checks here. ---------
 # All arrays are 2-D and C-contiguous; biases and dbiases are (1, n_neurons).
@@ -64,28 +64,38 @@ def regularization_grad(const floating[:, ::1] param, floating[:, ::1] grad,
         regularization_grad_kernel(param, grad, <floating> l1, <floating> l2)
 
 
-cdef bint _backward_needs_dz(Py_ssize_t n_samples, Py_ssize_t n_inputs, Py_ssize_t n_neurons,
-                             bint f64) noexcept nogil:
-    # dense_backward_ptr with an output writes dz unless the layer takes the one-pass path.
-    return not _thin_backward_path(n_samples, n_inputs, n_neurons, f64)
+cdef bint _thin_backward_path_any(Py_ssize_t n_samples, Py_ssize_t n_inputs,
+                                  Py_ssize_t n_neurons, bint f64) noexcept nogil:
+    return _thin_backward_path(n_samples, n_inputs, n_neurons, f64)
 
 
-cdef FunctionalKernels _FUNCTIONAL
-_FUNCTIONAL.dense_forward_d = dense_forward_ptr[double]
-_FUNCTIONAL.dense_forward_f = dense_forward_ptr[float]
-_FUNCTIONAL.relu_forward_d = relu_forward_ptr[double]
-_FUNCTIONAL.relu_forward_f = relu_forward_ptr[float]
-_FUNCTIONAL.relu_backward_d = relu_backward_ptr[double]
-_FUNCTIONAL.relu_backward_f = relu_backward_ptr[float]
-_FUNCTIONAL.dense_backward_d = dense_backward_ptr[double]
-_FUNCTIONAL.dense_backward_f = dense_backward_ptr[float]
-_FUNCTIONAL.backward_needs_dz = _backward_needs_dz
+cdef bint _thin_dinputs_path_any(Py_ssize_t n_samples, Py_ssize_t n_inputs,
+                                 Py_ssize_t n_neurons) noexcept nogil:
+    return _thin_dinputs_path(n_samples, n_inputs, n_neurons)
 
 
-def _functional_kernels():
-    """This module's FunctionalKernels (see _kernels.pxd) in a capsule, for the functional
-    API's checked fast path (fastbp/_fastcheck.pyx), which calls them on plain arrays."""
-    return PyCapsule_New(<void *> &_FUNCTIONAL, FUNCTIONAL_KERNELS_NAME, NULL)
+cdef KernelTable _TABLE
+_TABLE.dense_forward_d = dense_forward_ptr[double]
+_TABLE.dense_forward_f = dense_forward_ptr[float]
+_TABLE.relu_forward_d = relu_forward_ptr[double]
+_TABLE.relu_forward_f = relu_forward_ptr[float]
+_TABLE.relu_backward_d = relu_backward_ptr[double]
+_TABLE.relu_backward_f = relu_backward_ptr[float]
+_TABLE.dense_backward_d = dense_backward_ptr[double]
+_TABLE.dense_backward_f = dense_backward_ptr[float]
+_TABLE.dinputs_into_relu_d = dinputs_into_relu_ptr[double]
+_TABLE.dinputs_into_relu_f = dinputs_into_relu_ptr[float]
+_TABLE.regularization_grad_d = regularization_grad_ptr[double]
+_TABLE.regularization_grad_f = regularization_grad_ptr[float]
+_TABLE.thin_backward_path = _thin_backward_path_any
+_TABLE.thin_dinputs_path = _thin_dinputs_path_any
+
+
+def _kernel_table():
+    """This build's KernelTable (see _kernel_table.pxd) in a capsule, for the modules built
+    once that call it: the functional API's checked fast path (fastbp/_fastcheck.pyx) and
+    the training step (fastbp/_train_step.pyx)."""
+    return PyCapsule_New(<void *> &_TABLE, KERNEL_TABLE_NAME, NULL)
 
 
 def _set_thin_inputs(Py_ssize_t n):

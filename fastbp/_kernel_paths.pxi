@@ -68,7 +68,7 @@ cdef Py_ssize_t THIN_BACKWARD_INPUTS_F = 3 if FASTBP_THIN_KERNELS else 0
 
 # A block of the thin backward pass: its rows of dvalues and output fill 16 KiB of L1, and
 # at most THIN_SCRATCH values (16 KiB of float64), so that the rows of dvalues that
-# thin_dinputs_thin_backward_kernel computes ahead of the pass fit a stack array. dX's
+# thin_dinputs_thin_backward_ptr computes ahead of the pass fit a stack array. dX's
 # partial sums take k ≤ 3 vectors a row, and only when the block has at least two vectors
 # of columns (n_neurons ≥ 2·lanes): THIN_PARTIALS = 3/2·THIN_SCRATCH values then suffice.
 cdef enum:
@@ -76,7 +76,7 @@ cdef enum:
     THIN_SCRATCH = 2048
     THIN_PARTIALS = 3072  # 3 * THIN_SCRATCH / 2 (a literal: in the checked build, // is a call)
 
-# In the checked build (FASTBP_DEBUG=1: FASTBP_CHECKED_BUILD, see _functional_kernels.pxd)
+# In the checked build (FASTBP_DEBUG=1: FASTBP_CHECKED_BUILD, see _kernel_table.pxd)
 # the memoryview kernels that hand raw pointers to a *_ptr kernel first check that every
 # array has the shape the kernel will index, so that a mismatch is reported instead of read
 # or written past an array's end, or with the wrong row stride.

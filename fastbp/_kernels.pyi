@@ -8,8 +8,6 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from ._calllock import CallLock
-
 _Float = np.float32 | np.float64
 _Array = npt.NDArray[_Float]
 
@@ -38,26 +36,4 @@ def _set_thin_inputs(n: int) -> int: ...  # one-pass forward up to n inputs; ret
 def _set_thin_forward_vectors(on: bool) -> bool: ...  # vector lanes for that forward; old
 def _set_thin_backward_inputs(n_float64: int, n_float32: int) -> tuple[int, int]: ...  # old pair
 def _set_thin_outputs(n: int) -> int: ...  # dot-product forward and dW up to n neurons; old
-def _functional_kernels() -> Any: ...  # a capsule of pointer kernels, for fastbp._fastcheck
-
-class DenseStep:
-    """A Dense (+ReLU) layer's arrays bound as memoryviews; no checks (fastbp.layers does).
-    Each method holds ``lock`` (the layer's; a new one if None) while it binds or runs."""
-    lock: CallLock
-    def __init__(self, float64: bool, relu: bool, lock: CallLock | None = ...) -> None: ...
-    def bind_forward(self, inputs: _Array, weights: _Array, biases: _Array,
-                     out: _Array) -> None: ...
-    def bind_backward(self, dvalues: _Array, dz: _Array | None, dinputs: _Array,
-                      dweights: _Array, dbiases: _Array) -> None: ...
-    def forward(self) -> None: ...
-    def backward(self, weight_l1: float, weight_l2: float, bias_l1: float,
-                 bias_l2: float) -> None: ...
-
-class NetworkStep:
-    """Forward, softmax cross-entropy, backward and update of 1-4 bound layers, in one call
-    with the GIL released once; no checks (fastbp.model builds it from bound steps)."""
-    def __init__(self, layers: list[DenseStep], loss: Any, updates: list[Any],
-                 regularizers: list[tuple[float, float, float, float]]) -> None: ...
-    def run(self, steps: int, optimizer: int, learning_rate: float, decay: float,
-            current_learning_rate: float, iterations: int, p1: float = ..., p2: float = ...,
-            p3: float = ..., *, full_last: bool = ..., counters: Any = ...) -> float: ...
+def _kernel_table() -> Any: ...  # a capsule of pointer kernels (_fastcheck, _train_step)

@@ -10,8 +10,9 @@ Design
 * Every 2-D array is C-contiguous (row-major). Outputs are written, never read, unless a
   docstring says ``+=``.
 * Matrix products go through BLAS (``fastbp/_blas.pyx``: scipy.linalg.cython_blas, the
-  OpenBLAS that scipy ships, with the row-major operand swap). Products small enough that BLAS's call overhead
-  outweighs the arithmetic run as plain loops instead (``SMALL_PRODUCT``).
+  OpenBLAS that scipy ships, with the row-major operand swap). Products small enough that
+  BLAS's call overhead outweighs the arithmetic run as plain loops instead
+  (``SMALL_PRODUCT``).
 * Bias and ReLU are applied in one pass over the product, while a row is hot in cache (the
   "epilogue"), not as separate numpy operations over the whole array.
 * ReLU is ``x < 0 ? 0 : x``: a select, not a branch, and it keeps NaN as np.maximum(0, x) does.
@@ -24,34 +25,30 @@ Design
   (the x86-64-v3 build) they fuse multiply and add, so there the two builds agree to
   rounding, not bit for bit; everything else is compiled without contraction.
 * The memoryview kernels are thin wrappers over ``*_ptr`` kernels that take data pointers
-  and shapes; the functional API's fast path (fastbp/_fastcheck.pyx) calls those directly,
-  through the capsule of ``_functional_kernels()``, to skip acquiring memoryviews.
+  and shapes. The modules compiled once call those directly, through the capsule of
+  ``_kernel_table()`` (``_kernel_table.pxd``): the functional API's fast path
+  (fastbp/_fastcheck.pyx) and the training step (fastbp/_train_step.pyx), which thereby run
+  the kernels of the build fastbp chose at import (baseline or x86-64-v3).
 * The ``def`` functions (``_kernel_entry_points.pxi``) are the Python entry points: they
   take memoryviews, release the GIL and call one kernel.
 * One extension module from several files, each one concern: the paths and shared helpers
-  (``_kernel_paths.pxi``), the kernels (``_dense_kernels.pxi``), the entry points, a layer's
-  bound step (``_dense_step.pxi``) and a network's (``_network_step.pxi``). One module lets
-  the kernels inline into the steps.
+  (``_kernel_paths.pxi``), the kernels (``_dense_kernels.pxi``), and the entry points with
+  the kernel table (``_kernel_entry_points.pxi``). It cimports only the BLAS layer and the
+  kernel table's types: the modules above call down into it, never the reverse.
 """
 
 from cpython.pycapsule cimport PyCapsule_New
 from cython cimport floating
-from libc.math cimport NAN, pow
 
-from fastbp._functional_kernels cimport (
-    FASTBP_CHECKED_BUILD,
-    FUNCTIONAL_KERNELS_NAME,
-    FunctionalKernels,
-)
 from fastbp._blas cimport gemm
-from fastbp._calllock cimport CallLock
-from fastbp._constants cimport MAX_NETWORK_LAYERS
-from fastbp._loss cimport SoftmaxCrossEntropyStep
-from fastbp._optimizers cimport OPTIMIZER_ADAM, LayerUpdate
+from fastbp._kernel_table cimport (
+    DONE_ALL,
+    DONE_MASK,
+    FASTBP_CHECKED_BUILD,
+    KERNEL_TABLE_NAME,
+    KernelTable,
+)
 
-# The kernels, by concern; one extension module, so that the kernels inline into the steps.
 include "_kernel_paths.pxi"
 include "_dense_kernels.pxi"
 include "_kernel_entry_points.pxi"
-include "_dense_step.pxi"
-include "_network_step.pxi"

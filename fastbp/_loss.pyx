@@ -175,7 +175,7 @@ cdef class SoftmaxCrossEntropyStep:
     binds them here, and calls ``forward()``/``backward()`` while they stay the same
     (fastbp/_snapshot.pyx). Nothing is checked here.
     """
-    # (attributes declared in _loss.pxd, for fastbp._kernels.NetworkStep)
+    # (attributes declared in _loss.pxd, for fastbp._train_step.NetworkStep)
 
     def __cinit__(self, bint float64, CallLock lock=None):
         self.f64 = float64

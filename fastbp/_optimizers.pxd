@@ -1,4 +1,4 @@
-# A layer's bound optimizer update, for fastbp._kernels.NetworkStep to run without the GIL.
+# A layer's bound optimizer update, for fastbp._train_step.NetworkStep to run without the GIL.
 # See _optimizers.pyx.
 
 cdef enum:

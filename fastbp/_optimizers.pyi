@@ -5,7 +5,7 @@ from typing import Any
 
 from ._calllock import CallLock
 
-# Optimizer codes for fastbp._kernels.NetworkStep.step.
+# Optimizer codes for fastbp._train_step.NetworkStep.step.
 SGD: int
 SGD_MOMENTUM: int
 ADAGRAD: int

@@ -93,7 +93,7 @@ cdef void _adam(floating[:, ::1] param, const floating[:, ::1] grad, floating[:,
             param[i, j] = param[i, j] + neg_lr * (m / c1) / (_sqrt(v / c2) + eps)
 
 
-# Codes for fastbp._kernels.NetworkStep.run, which takes the optimizer as a number.
+# Codes for fastbp._train_step.NetworkStep.run, which takes the optimizer as a number.
 SGD = OPTIMIZER_SGD
 SGD_MOMENTUM = OPTIMIZER_SGD_MOMENTUM
 ADAGRAD = OPTIMIZER_ADAGRAD
@@ -111,7 +111,7 @@ cdef class LayerUpdate:
     stay the same (fastbp/_snapshot.pyx). Nothing is checked here; state arrays an optimizer
     does not use may be None.
     """
-    # (attributes declared in _optimizers.pxd, for fastbp._kernels.NetworkStep)
+    # (attributes declared in _optimizers.pxd, for fastbp._train_step.NetworkStep)
 
     def __cinit__(self, bint float64, weights, dweights, biases, dbiases,
                   weight_state_1=None, weight_state_2=None, bias_state_1=None,

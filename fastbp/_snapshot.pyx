@@ -1,6 +1,6 @@
 """Are these still the arrays checked last time? A layer's fast path asks this every step.
 
-A layer validates its arrays once and binds them to its kernels (``_kernels.DenseStep``).
+A layer validates its arrays once and binds them to its kernels (``_train_step.DenseStep``).
 On the next call it only needs to know that each argument is the same object with the same
 data pointer, dtype, shape and strides: then every check made before still holds (an
 ndarray's shape, strides and dtype can be reassigned in place, so identity alone is not

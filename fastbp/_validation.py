@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from . import _fastcheck
+from . import _fastcheck, _train_step
 from . import _kernels as _baseline_kernels
 from ._constants import CONSTANTS
 from ._overlap import may_overlap, overlaps_any
@@ -67,8 +67,10 @@ def _select_kernels():
 
 kernels_module = _select_kernels()
 KERNEL_VARIANT = "avx2" if kernels_module is not _baseline_kernels else "baseline"
-# The functional API's fast path calls the chosen build's kernels (fastbp/_fastcheck.pyx).
-_fastcheck.use_kernels(kernels_module._functional_kernels())
+# The modules compiled once call the chosen build's kernels: the functional API's fast path
+# (fastbp/_fastcheck.pyx) and the training step (fastbp/_train_step.pyx).
+_fastcheck.use_kernels(kernels_module._kernel_table())
+_train_step.use_kernels(kernels_module._kernel_table())
 
 
 class _KernelSet:

@@ -28,13 +28,13 @@ import numpy as np
 from ._calllock import CallLock
 from ._overlap import overlaps_any
 from ._snapshot import ArraySnapshot
+from ._train_step import DenseStep
 from ._validation import (
     BLAS_MAX_DIM,
     FLOAT_DTYPES,
     KERNELS,
     as_2d,
     asarray_named,
-    kernels_module,
 )
 
 __all__ = ["Dense", "ReLU", "DenseReLU", "Layer_Dense", "Activation_ReLU"]
@@ -205,7 +205,7 @@ class Dense:
         """Start the fast path afresh (also for a copy of this layer's attributes)."""
         # Arrays validated once and bound to the kernels, used again while the snapshots
         # say they are the same arrays, unchanged.
-        self._step = kernels_module.DenseStep(self.dtype == _FLOAT64, self._relu, self._lock)
+        self._step = DenseStep(self.dtype == _FLOAT64, self._relu, self._lock)
         self._forward_bound = self._backward_bound = None  # ArraySnapshot or None
 
     @property

@@ -23,13 +23,13 @@ import numpy as np
 from . import _optimizers
 from ._calllock import CallLock
 from ._constants import CONSTANTS
-from ._validation import kernels_module
+from ._train_step import NetworkStep
 from .functional import dense_forward, dense_relu_forward, relu_forward
 from .layers import Dense, DenseReLU, ReLU, _as_layer_array
 from .losses import CategoricalCrossentropy, Loss, Softmax, SoftmaxCrossEntropy, prepare_labels
 from .optimizers import SGD, Adagrad, Adam, RMSprop
 
-# A NetworkStep (fastbp/_kernels.pyx) takes this many Dense/DenseReLU layers at most.
+# A NetworkStep (fastbp/_train_step.pyx) takes this many Dense/DenseReLU layers at most.
 _MAX_NETWORK_LAYERS = CONSTANTS["MAX_NETWORK_LAYERS"]
 
 __all__ = ["Model"]
@@ -228,7 +228,7 @@ class Model:
     # -- passes ---------------------------------------------------------------------------
 
     def _network_step(self):
-        """The last step's bound arrays as one compiled step (fastbp._kernels.NetworkStep), with
+        """The last step's bound arrays as one compiled step (fastbp._train_step.NetworkStep), with
         the optimizer bindings it relies on; None when the model is not made of what that
         step runs.
 
@@ -261,7 +261,7 @@ class Model:
         regularizers = [(layer.weight_regularizer_l1, layer.weight_regularizer_l2,
                          layer.bias_regularizer_l1, layer.bias_regularizer_l2)
                         for layer in graph]
-        step = kernels_module.NetworkStep([layer._step for layer in graph], loss_fn._step,
+        step = NetworkStep([layer._step for layer in graph], loss_fn._step,
                                           updates, regularizers)
         # With what must stay as it is for the step to be replayed (_network_still_valid).
         return step, [layer.__dict__.get("_fastbp_update") for layer in graph]

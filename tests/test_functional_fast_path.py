@@ -114,10 +114,10 @@ def test_either_builds_pointer_kernels(build):
     X, W, b = operands((300, 2, 64), np.float64)
     expected = np.maximum(X @ W + b, 0)
     try:
-        _fastcheck.use_kernels(module._functional_kernels())
+        _fastcheck.use_kernels(module._kernel_table())
         got = fastbp.dense_relu_forward(X, W, b)
     finally:
-        _fastcheck.use_kernels(_validation.kernels_module._functional_kernels())
+        _fastcheck.use_kernels(_validation.kernels_module._kernel_table())
     np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15)
 
 

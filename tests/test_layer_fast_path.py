@@ -1,7 +1,7 @@
 """The layers' fast path: arrays bound once, reused while they are the same and unchanged.
 
 A Dense layer validates its arrays on the first call and binds them to its kernels
-(fastbp._kernels.DenseStep); later calls with the same, unchanged arrays skip validation.
+(fastbp._train_step.DenseStep); later calls with the same, unchanged arrays skip validation.
 Each test changes something between calls — values, objects, shapes, dtypes, strides —
 and checks that the layer sees it: the right answer (against the numpy reference) or the
 same clear error as on a first call.

@@ -1,4 +1,4 @@
-"""Model.train's compiled whole step (fastbp._kernels.NetworkStep) against the layer-by-layer
+"""Model.train's compiled whole step (fastbp._train_step.NetworkStep) against the layer-by-layer
 step it replaces after the first epoch.
 
 Both run the same kernels on the same arrays in the same order, so every parameter, gradient
@@ -216,12 +216,12 @@ def test_bound_updates_refuse_what_they_lack():
 
 
 def test_network_step_refuses_missing_or_repeated_parts():
-    from fastbp._validation import kernels_module
-    step = kernels_module.DenseStep(True, False)
+    from fastbp._train_step import DenseStep, NetworkStep
+    step = DenseStep(True, False)
     with pytest.raises(ValueError):
-        kernels_module.NetworkStep([step], None, [None], [(0, 0, 0, 0)])
+        NetworkStep([step], None, [None], [(0, 0, 0, 0)])
     with pytest.raises(ValueError):
-        kernels_module.NetworkStep([step, step], None, [None, None], [(0, 0, 0, 0)] * 2)
+        NetworkStep([step, step], None, [None, None], [(0, 0, 0, 0)] * 2)
 
 
 # --- Found in the second review ------------------------------------------------------------------
