@@ -8,11 +8,16 @@ cdef class SoftmaxCrossEntropyStep:
     cdef readonly CallLock lock  # the loss's: held while binding or running
     cdef bint f64, onehot, bound_forward, bound_backward
     cdef readonly unsigned long generation  # counts bind_* calls (see _train_step.NetworkStep)
-    cdef const double[:, ::1] logits_d, y_d, dvalues_d
-    cdef double[:, ::1] probs_d, dinputs_d
-    cdef const float[:, ::1] logits_f, y_f, dvalues_f
-    cdef float[:, ::1] probs_f, dinputs_f
-    cdef const long[::1] labels, backward_labels
+    cdef tuple forward_arrays, backward_arrays  # the bound arrays, kept alive
+    # Their data (float64 or float32; NULL where empty or not bound) and shapes.
+    cdef const void *logits
+    cdef const void *y
+    cdef void *probs
+    cdef const void *dvalues
+    cdef void *dinputs
+    cdef const long *labels
+    cdef const long *backward_labels
+    cdef Py_ssize_t n_samples, n_classes, backward_samples, backward_classes
 
     cdef double _forward(self) noexcept nogil
     cdef void _backward(self) noexcept nogil

@@ -3,9 +3,10 @@ Activation_Softmax_Loss_CategoricalCrossentropy in one pass per row.
 
 Design
 ------
-As in _kernels.pyx: ``cdef ... noexcept nogil`` over C-contiguous typed memoryviews,
-float32/float64 by ``cython.floating``, no checks and no allocation. fastbp/losses.py checks
-shapes, labels (integers in range, or one-hot rows of the right width) and allocates.
+``cdef ... noexcept nogil`` kernels over C-contiguous arrays given by their data pointers and
+shapes, float32/float64 by ``cython.floating``, no checks and no allocation. fastbp/losses.py
+checks shapes, labels (integers in range, or one-hot rows of the right width) and allocates;
+``SoftmaxCrossEntropyStep`` checks each array's dtype, layout and shape once, when bound.
 
 Each row: subtract the row max (so exp never overflows), exponentiate, divide by the sum,
 in the book's order of operations; the loss clips the probability of the true class to
@@ -13,6 +14,7 @@ in the book's order of operations; the loss clips the probability of the true cl
 """
 
 from cython cimport floating
+from fastbp._binding cimport data_of
 from fastbp._constants cimport CLIP
 from libc.math cimport NAN, exp, expf, log, logf
 
@@ -56,19 +58,22 @@ cdef inline floating _clip(floating p) noexcept nogil:
     return lo if p < lo else (hi if p > hi else p)
 
 
-cdef void softmax_kernel(const floating[:, ::1] logits, floating[:, ::1] probs) noexcept nogil:
+cdef void softmax_ptr(const floating *logits, floating *probs, Py_ssize_t n_samples,
+                      Py_ssize_t n_classes) noexcept nogil:
     """probs[i] := exp(logits[i] - max(logits[i])) / Σ exp(logits[i] - max(logits[i]))."""
+    # IN:  logits (n_samples, n_classes)
+    # OUT: probs (n_samples, n_classes)
     # Three passes: the shifted logits, exp over the whole array (vectorized), then each
     # row's sum and division, in the book's order.
-    cdef Py_ssize_t i, j, k, n = logits.shape[1], size = logits.shape[0] * logits.shape[1]
+    cdef Py_ssize_t i, j, k, n = n_classes, size = n_samples * n_classes
     cdef floating m, s
     cdef const floating *x
     cdef floating *p
     if size == 0:
         return
-    for i in range(logits.shape[0]):
-        x = &logits[i, 0]
-        p = &probs[i, 0]
+    for i in range(n_samples):
+        x = logits + i * n
+        p = probs + i * n
         m = x[0]
         for j in range(1, n):
             # np.max propagates NaN: so does this (a NaN row stays NaN).
@@ -76,11 +81,10 @@ cdef void softmax_kernel(const floating[:, ::1] logits, floating[:, ::1] probs) 
                 m = x[j]
         for j in range(n):
             p[j] = x[j] - m
-    p = &probs[0, 0]
     for k in range(size):
-        p[k] = _exp(p[k])
-    for i in range(logits.shape[0]):
-        p = &probs[i, 0]
+        probs[k] = _exp(probs[k])
+    for i in range(n_samples):
+        p = probs + i * n
         s = 0
         for j in range(n):
             s = s + p[j]
@@ -90,8 +94,10 @@ cdef void softmax_kernel(const floating[:, ::1] logits, floating[:, ::1] probs) 
 
 def softmax(const floating[:, ::1] logits, floating[:, ::1] probs):
     """probs := softmax of each row of logits."""
+    if logits.shape[0] == 0 or logits.shape[1] == 0:
+        return
     with nogil:
-        softmax_kernel(logits, probs)
+        softmax_ptr(&logits[0, 0], &probs[0, 0], logits.shape[0], logits.shape[1])
 
 
 cdef inline double _add_minus_logs(floating *chunk, Py_ssize_t count,
@@ -106,74 +112,87 @@ cdef inline double _add_minus_logs(floating *chunk, Py_ssize_t count,
     return total
 
 
-cdef double _sparse_loss(const floating[:, ::1] logits, const long[::1] labels,
-                         floating[:, ::1] probs) noexcept nogil:
-    # Σ_i -log(clip(probs[i, label_i])), the logs taken LOG_CHUNK at a time (vectorized),
-    # the sum in the order of the samples.
-    cdef Py_ssize_t i, t, start, count, n = probs.shape[0]
+cdef double sparse_loss_ptr(const floating *logits, const long *labels, floating *probs,
+                            Py_ssize_t n_samples, Py_ssize_t n_classes) noexcept nogil:
+    """probs := softmax(logits); returns Σ_i -log(clip(probs[i, labels[i]]))."""
+    # IN:  logits (n_samples, n_classes), labels (n_samples,)
+    # OUT: probs (n_samples, n_classes)
+    # The logs are taken LOG_CHUNK at a time (vectorized), the sum in the order of the samples.
+    cdef Py_ssize_t t, start, count
     cdef floating chunk[LOG_CHUNK]
     cdef double total = 0
-    softmax_kernel(logits, probs)
+    softmax_ptr(logits, probs, n_samples, n_classes)
     start = 0
-    while start < n:
-        count = min(<Py_ssize_t> LOG_CHUNK, n - start)
+    while start < n_samples:
+        count = min(<Py_ssize_t> LOG_CHUNK, n_samples - start)
         for t in range(count):
-            chunk[t] = _clip(probs[start + t, labels[start + t]])
+            chunk[t] = _clip(probs[(start + t) * n_classes + labels[start + t]])
         total = _add_minus_logs(chunk, count, total)
         start += count
     return total
 
 
-cdef double _onehot_loss(const floating[:, ::1] logits, const floating[:, ::1] onehot,
-                         floating[:, ::1] probs) noexcept nogil:
-    # Σ_i -log(Σ_j clip(probs[i, j])·onehot[i, j]), as _sparse_loss.
-    cdef Py_ssize_t i, j, t, start, count, n = probs.shape[0]
+cdef double onehot_loss_ptr(const floating *logits, const floating *onehot, floating *probs,
+                            Py_ssize_t n_samples, Py_ssize_t n_classes) noexcept nogil:
+    """probs := softmax(logits); returns Σ_i -log(Σ_j clip(probs[i, j])·onehot[i, j])."""
+    # IN:  logits, onehot (n_samples, n_classes)
+    # OUT: probs (n_samples, n_classes)
+    cdef Py_ssize_t i, j, t, start, count
     cdef floating c
     cdef floating chunk[LOG_CHUNK]
     cdef double total = 0
-    softmax_kernel(logits, probs)
+    softmax_ptr(logits, probs, n_samples, n_classes)
     start = 0
-    while start < n:
-        count = min(<Py_ssize_t> LOG_CHUNK, n - start)
+    while start < n_samples:
+        count = min(<Py_ssize_t> LOG_CHUNK, n_samples - start)
         for t in range(count):
-            i = start + t
+            i = (start + t) * n_classes
             c = 0
-            for j in range(probs.shape[1]):
-                c = c + _clip(probs[i, j]) * onehot[i, j]
+            for j in range(n_classes):
+                c = c + _clip(probs[i + j]) * onehot[i + j]
             chunk[t] = c
         total = _add_minus_logs(chunk, count, total)
         start += count
     return total
 
 
-cdef void _backward(const floating[:, ::1] dvalues, const long[::1] labels,
-                    floating[:, ::1] dinputs) noexcept nogil:
+cdef void backward_ptr(const floating *dvalues, const long *labels, floating *dinputs,
+                       Py_ssize_t n_samples, Py_ssize_t n_classes) noexcept nogil:
+    """dinputs := (dvalues - one_hot(labels)) / n_samples."""
+    # IN:  dvalues (n_samples, n_classes), labels (n_samples,)
+    # OUT: dinputs (n_samples, n_classes)
     # Three passes over the whole (contiguous) array rather than one per row: rows are as
     # short as the number of classes, too short for the division to be vectorized, and the
     # division is most of the work. Each element gets the same operations as in the book.
-    cdef Py_ssize_t i, j, n = dvalues.shape[0], size = dvalues.shape[0] * dvalues.shape[1]
-    cdef const floating *dv
-    cdef floating *d
-    cdef floating count = <floating> n
+    cdef Py_ssize_t i, j, size = n_samples * n_classes
+    cdef floating count = <floating> n_samples
     if size == 0:
         return
-    dv = &dvalues[0, 0]
-    d = &dinputs[0, 0]
     for j in range(size):
-        d[j] = dv[j]
-    for i in range(n):
-        dinputs[i, labels[i]] = dinputs[i, labels[i]] - 1
+        dinputs[j] = dvalues[j]
+    for i in range(n_samples):
+        dinputs[i * n_classes + labels[i]] = dinputs[i * n_classes + labels[i]] - 1
     # The book divides by the sample count (not multiplies by its inverse).
     for j in range(size):
-        d[j] = d[j] / count
+        dinputs[j] = dinputs[j] / count
+
+
+cdef const long *_labels_of(object labels, str name, Py_ssize_t n_samples) except? NULL:
+    # The data of a C-contiguous 1-D array of C longs with n_samples elements (NULL if
+    # empty); the values were checked by fastbp/losses.py.
+    cdef const long[::1] view = labels
+    if view.shape[0] != n_samples:
+        raise ValueError(f"{name} must have {n_samples} elements, got {view.shape[0]}")
+    return NULL if n_samples == 0 else &view[0]
 
 
 cdef class SoftmaxCrossEntropyStep:
-    """The loss's arrays held as memoryviews, for steps without re-binding them.
+    """The loss's arrays, bound once, for steps without re-binding them.
 
     fastbp/losses.py validates logits, labels (and one-hot rows) and allocates the outputs,
     binds them here, and calls ``forward()``/``backward()`` while they stay the same
-    (fastbp/_snapshot.pyx). Nothing is checked here.
+    (fastbp/_snapshot.pyx). Binding checks each array's dtype, layout and shape
+    (fastbp/_binding.pxd) and keeps it alive; one set of fields serves both dtypes.
     """
     # (attributes declared in _loss.pxd, for fastbp._train_step.NetworkStep)
 
@@ -186,29 +205,35 @@ cdef class SoftmaxCrossEntropyStep:
         """Hold (logits, labels, probs), and the one-hot rows if the loss reads them."""
         self.lock.take()
         try:
+            if not (hasattr(logits, "shape") and len(logits.shape) == 2):
+                raise ValueError("logits must be a 2-D array")
+            n, k = logits.shape
+            x = data_of(logits, "logits", self.f64, n, k, False)
+            y = data_of(onehot, "onehot", self.f64, n, k, False) if onehot is not None else NULL
+            p = data_of(probs, "probs", self.f64, n, k, True)
+            lab = _labels_of(labels, "labels", n)
+            self.forward_arrays = (logits, labels, onehot, probs)
             self.onehot = onehot is not None
-            self.labels = labels
-            if self.f64:
-                self.logits_d, self.probs_d = logits, probs
-                if self.onehot:
-                    self.y_d = onehot
-            else:
-                self.logits_f, self.probs_f = logits, probs
-                if self.onehot:
-                    self.y_f = onehot
+            self.logits, self.y, self.probs, self.labels = x, y, p, lab
+            self.n_samples, self.n_classes = n, k
             self.bound_forward = True
             self.generation += 1
         finally:
             self.lock.give()
 
     def bind_backward(self, dvalues, labels, dinputs):
+        """Hold (dvalues, labels, dinputs)."""
         self.lock.take()
         try:
-            self.backward_labels = labels
-            if self.f64:
-                self.dvalues_d, self.dinputs_d = dvalues, dinputs
-            else:
-                self.dvalues_f, self.dinputs_f = dvalues, dinputs
+            if not (hasattr(dvalues, "shape") and len(dvalues.shape) == 2):
+                raise ValueError("dvalues must be a 2-D array")
+            n, k = dvalues.shape
+            dv = data_of(dvalues, "dvalues", self.f64, n, k, False)
+            dx = data_of(dinputs, "dinputs", self.f64, n, k, True)
+            lab = _labels_of(labels, "labels", n)
+            self.backward_arrays = (dvalues, labels, dinputs)
+            self.dvalues, self.dinputs, self.backward_labels = dv, dx, lab
+            self.backward_samples, self.backward_classes = n, k
             self.bound_backward = True
             self.generation += 1
         finally:
@@ -236,21 +261,27 @@ cdef class SoftmaxCrossEntropyStep:
 
     cdef double _forward(self) noexcept nogil:
         cdef double total
-        cdef Py_ssize_t n = self.labels.shape[0]
+        cdef Py_ssize_t n = self.n_samples, k = self.n_classes
         if self.f64:
             if self.onehot:
-                total = _onehot_loss(self.logits_d, self.y_d, self.probs_d)
+                total = onehot_loss_ptr(<const double *> self.logits, <const double *> self.y,
+                                        <double *> self.probs, n, k)
             else:
-                total = _sparse_loss(self.logits_d, self.labels, self.probs_d)
+                total = sparse_loss_ptr(<const double *> self.logits, self.labels,
+                                        <double *> self.probs, n, k)
         else:
             if self.onehot:
-                total = _onehot_loss(self.logits_f, self.y_f, self.probs_f)
+                total = onehot_loss_ptr(<const float *> self.logits, <const float *> self.y,
+                                        <float *> self.probs, n, k)
             else:
-                total = _sparse_loss(self.logits_f, self.labels, self.probs_f)
+                total = sparse_loss_ptr(<const float *> self.logits, self.labels,
+                                        <float *> self.probs, n, k)
         return total / n if n else NAN
 
     cdef void _backward(self) noexcept nogil:
         if self.f64:
-            _backward(self.dvalues_d, self.backward_labels, self.dinputs_d)
+            backward_ptr(<const double *> self.dvalues, self.backward_labels,
+                         <double *> self.dinputs, self.backward_samples, self.backward_classes)
         else:
-            _backward(self.dvalues_f, self.backward_labels, self.dinputs_f)
+            backward_ptr(<const float *> self.dvalues, self.backward_labels,
+                         <float *> self.dinputs, self.backward_samples, self.backward_classes)

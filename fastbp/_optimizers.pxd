@@ -16,10 +16,17 @@ cdef class LayerUpdate:
     cdef readonly CallLock lock  # the layer's: held while an update runs
     cdef bint f64
     cdef int n_states  # state arrays bound per parameter: 0, 1 or 2
-    cdef double[:, ::1] w_d, b_d, w1_d, w2_d, b1_d, b2_d
-    cdef const double[:, ::1] dw_d, db_d
-    cdef float[:, ::1] w_f, b_f, w1_f, w2_f, b1_f, b2_f
-    cdef const float[:, ::1] dw_f, db_f
+    cdef tuple arrays  # the bound arrays, kept alive
+    # Their data (float64 or float32; NULL where empty or not bound) and sizes.
+    cdef void *w
+    cdef void *dw
+    cdef void *w1
+    cdef void *w2
+    cdef void *b
+    cdef void *db
+    cdef void *b1
+    cdef void *b2
+    cdef Py_ssize_t w_size, b_size
 
     cdef int required_states(self, int optimizer) noexcept
     cdef void _apply(self, int optimizer, double lr, double p1, double p2, double p3,

@@ -2,19 +2,21 @@
 
 Design
 ------
-As in _kernels.pyx: ``cdef``-level loops over C-contiguous typed memoryviews, float32 or
-float64, GIL released, no checks and no temporaries; fastbp/optimizers.py checks shapes and
-dtypes and owns the state arrays. The formulas and their order of operations are the book's
-(Optimizer_SGD, _Adagrad, _RMSprop, _Adam), so results match its numpy code: scalars are
-computed in double, as Python does, then used in the array's dtype, as numpy does
-(``-lr * grad`` is ``(-lr) * grad``, ``g**2`` is ``g * g``).
+``cdef ... noexcept nogil`` kernels over C-contiguous arrays given by their data pointers
+and sizes, float32 or float64 by ``cython.floating``, with no checks and no temporaries;
+fastbp/optimizers.py checks shapes and dtypes and owns the state arrays. The formulas and
+their order of operations are the book's (Optimizer_SGD, _Adagrad, _RMSprop, _Adam), so
+results match its numpy code: scalars are computed in double, as Python does, then used in
+the array's dtype, as numpy does (``-lr * grad`` is ``(-lr) * grad``, ``g**2`` is ``g * g``).
+Each element is updated on its own, so a parameter is one flat loop whatever its shape.
 
-``LayerUpdate`` holds a layer's weights, biases, gradients and state as memoryviews, so that
-an optimizer step over a whole layer is one call and one release of the GIL; it is the only
-Python entry point.
+``LayerUpdate`` holds a layer's weights, biases, gradients and state, so that an optimizer
+step over a whole layer is one call and one release of the GIL; it is the only Python entry
+point.
 """
 
 from cython cimport floating
+from fastbp._binding cimport data_of
 from fastbp._calllock cimport CallLock
 from libc.math cimport sqrt, sqrtf
 
@@ -26,71 +28,66 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
         return sqrt(x)
 
 
-cdef void _sgd(floating[:, ::1] param, const floating[:, ::1] grad,
-               double learning_rate) noexcept nogil:
+cdef void sgd_ptr(floating *param, const floating *grad, Py_ssize_t size,
+                  double learning_rate) noexcept nogil:
     """param += -lr·grad."""
-    cdef Py_ssize_t i, j
+    cdef Py_ssize_t i
     cdef floating neg_lr = <floating> -learning_rate
-    for i in range(param.shape[0]):
-        for j in range(param.shape[1]):
-            param[i, j] = param[i, j] + neg_lr * grad[i, j]
+    for i in range(size):
+        param[i] = param[i] + neg_lr * grad[i]
 
 
-cdef void _sgd_momentum(floating[:, ::1] param, const floating[:, ::1] grad,
-                        floating[:, ::1] momentums, double learning_rate,
-                        double momentum) noexcept nogil:
+cdef void sgd_momentum_ptr(floating *param, const floating *grad, floating *momentums,
+                           Py_ssize_t size, double learning_rate,
+                           double momentum) noexcept nogil:
     """update := momentum·momentums - lr·grad; momentums := update; param += update."""
-    cdef Py_ssize_t i, j
+    cdef Py_ssize_t i
     cdef floating lr = <floating> learning_rate, mu = <floating> momentum, u
-    for i in range(param.shape[0]):
-        for j in range(param.shape[1]):
-            u = mu * momentums[i, j] - lr * grad[i, j]
-            momentums[i, j] = u
-            param[i, j] = param[i, j] + u
+    for i in range(size):
+        u = mu * momentums[i] - lr * grad[i]
+        momentums[i] = u
+        param[i] = param[i] + u
 
 
-cdef void _adagrad(floating[:, ::1] param, const floating[:, ::1] grad, floating[:, ::1] cache,
-                   double learning_rate, double epsilon) noexcept nogil:
+cdef void adagrad_ptr(floating *param, const floating *grad, floating *cache, Py_ssize_t size,
+                      double learning_rate, double epsilon) noexcept nogil:
     """cache += grad²; param += -lr·grad / (√cache + ε)."""
-    cdef Py_ssize_t i, j
+    cdef Py_ssize_t i
     cdef floating neg_lr = <floating> -learning_rate, eps = <floating> epsilon, g
-    for i in range(param.shape[0]):
-        for j in range(param.shape[1]):
-            g = grad[i, j]
-            cache[i, j] = cache[i, j] + g * g
-            param[i, j] = param[i, j] + neg_lr * g / (_sqrt(cache[i, j]) + eps)
+    for i in range(size):
+        g = grad[i]
+        cache[i] = cache[i] + g * g
+        param[i] = param[i] + neg_lr * g / (_sqrt(cache[i]) + eps)
 
 
-cdef void _rmsprop(floating[:, ::1] param, const floating[:, ::1] grad, floating[:, ::1] cache,
-                   double learning_rate, double epsilon, double rho) noexcept nogil:
+cdef void rmsprop_ptr(floating *param, const floating *grad, floating *cache, Py_ssize_t size,
+                      double learning_rate, double epsilon, double rho) noexcept nogil:
     """cache := ρ·cache + (1-ρ)·grad²; param += -lr·grad / (√cache + ε)."""
-    cdef Py_ssize_t i, j
+    cdef Py_ssize_t i
     cdef floating neg_lr = <floating> -learning_rate, eps = <floating> epsilon
     cdef floating r = <floating> rho, one_minus_r = <floating> (1 - rho), g
-    for i in range(param.shape[0]):
-        for j in range(param.shape[1]):
-            g = grad[i, j]
-            cache[i, j] = r * cache[i, j] + one_minus_r * (g * g)
-            param[i, j] = param[i, j] + neg_lr * g / (_sqrt(cache[i, j]) + eps)
+    for i in range(size):
+        g = grad[i]
+        cache[i] = r * cache[i] + one_minus_r * (g * g)
+        param[i] = param[i] + neg_lr * g / (_sqrt(cache[i]) + eps)
 
 
-cdef void _adam(floating[:, ::1] param, const floating[:, ::1] grad, floating[:, ::1] momentums,
-                floating[:, ::1] cache, double learning_rate, double epsilon, double beta_1,
-                double beta_2, double correction_1, double correction_2) noexcept nogil:
+cdef void adam_ptr(floating *param, const floating *grad, floating *momentums, floating *cache,
+                   Py_ssize_t size, double learning_rate, double epsilon, double beta_1,
+                   double beta_2, double correction_1, double correction_2) noexcept nogil:
     """m := β1·m + (1-β1)·g; v := β2·v + (1-β2)·g²; param += -lr·(m/c1) / (√(v/c2) + ε)."""
-    cdef Py_ssize_t i, j
+    cdef Py_ssize_t i
     cdef floating neg_lr = <floating> -learning_rate, eps = <floating> epsilon
     cdef floating b1 = <floating> beta_1, one_minus_b1 = <floating> (1 - beta_1)
     cdef floating b2 = <floating> beta_2, one_minus_b2 = <floating> (1 - beta_2)
     cdef floating c1 = <floating> correction_1, c2 = <floating> correction_2, g, m, v
-    for i in range(param.shape[0]):
-        for j in range(param.shape[1]):
-            g = grad[i, j]
-            m = b1 * momentums[i, j] + one_minus_b1 * g
-            momentums[i, j] = m
-            v = b2 * cache[i, j] + one_minus_b2 * (g * g)
-            cache[i, j] = v
-            param[i, j] = param[i, j] + neg_lr * (m / c1) / (_sqrt(v / c2) + eps)
+    for i in range(size):
+        g = grad[i]
+        m = b1 * momentums[i] + one_minus_b1 * g
+        momentums[i] = m
+        v = b2 * cache[i] + one_minus_b2 * (g * g)
+        cache[i] = v
+        param[i] = param[i] + neg_lr * (m / c1) / (_sqrt(v / c2) + eps)
 
 
 # Codes for fastbp._train_step.NetworkStep.run, which takes the optimizer as a number.
@@ -104,12 +101,14 @@ ADAM = OPTIMIZER_ADAM
 # --- A layer's update over arrays bound once ------------------------------------------------
 
 cdef class LayerUpdate:
-    """A layer's weights and biases, their gradients and up to two state arrays each, held as
-    memoryviews: one call updates both parameters with the GIL released once.
+    """A layer's weights and biases, their gradients and up to two state arrays each, bound
+    once: one call updates both parameters with the GIL released once.
 
     fastbp/optimizers.py validates the arrays, binds them, and calls a method while they
-    stay the same (fastbp/_snapshot.pyx). Nothing is checked here; state arrays an optimizer
-    does not use may be None.
+    stay the same (fastbp/_snapshot.pyx). Here each array's dtype, layout and shape is
+    checked once, at construction (fastbp/_binding.pxd); state arrays an optimizer does not
+    use may be None. The arrays are kept alive here, and one set of fields serves both
+    dtypes: the pointers are untyped and each update picks its kernels with one test.
     """
     # (attributes declared in _optimizers.pxd, for fastbp._train_step.NetworkStep)
 
@@ -120,24 +119,33 @@ cdef class LayerUpdate:
         # The layer's lock: two threads' updates of one layer run one after the other.
         self.lock = lock if lock is not None else CallLock()
         # States come in order and in weight/bias pairs; the methods refuse to run an
-        # update whose state is not bound (an unbound memoryview has no data).
+        # update whose state is not bound.
         if (weight_state_1 is None) != (bias_state_1 is None) or (
                 (weight_state_2 is None) != (bias_state_2 is None)) or (
                 weight_state_1 is None and weight_state_2 is not None):
             raise ValueError("state arrays are bound in weight/bias pairs, state 1 first")
-        self.n_states = (weight_state_1 is not None) + (weight_state_2 is not None)
-        if float64:
-            self.w_d, self.dw_d, self.b_d, self.db_d = weights, dweights, biases, dbiases
-            if weight_state_1 is not None:
-                self.w1_d, self.b1_d = weight_state_1, bias_state_1
-            if weight_state_2 is not None:
-                self.w2_d, self.b2_d = weight_state_2, bias_state_2
-        else:
-            self.w_f, self.dw_f, self.b_f, self.db_f = weights, dweights, biases, dbiases
-            if weight_state_1 is not None:
-                self.w1_f, self.b1_f = weight_state_1, bias_state_1
-            if weight_state_2 is not None:
-                self.w2_f, self.b2_f = weight_state_2, bias_state_2
+        if not (hasattr(weights, "shape") and len(weights.shape) == 2
+                and hasattr(biases, "shape") and len(biases.shape) == 2):
+            raise ValueError("weights and biases must be 2-D arrays")
+        wr, wc = weights.shape
+        br, bc = biases.shape
+        self.w = data_of(weights, "weights", float64, wr, wc, True)
+        self.dw = data_of(dweights, "dweights", float64, wr, wc, False)
+        self.b = data_of(biases, "biases", float64, br, bc, True)
+        self.db = data_of(dbiases, "dbiases", float64, br, bc, False)
+        self.w_size = wr * wc
+        self.b_size = br * bc
+        self.n_states = 0
+        if weight_state_1 is not None:
+            self.w1 = data_of(weight_state_1, "weight_state_1", float64, wr, wc, True)
+            self.b1 = data_of(bias_state_1, "bias_state_1", float64, br, bc, True)
+            self.n_states = 1
+        if weight_state_2 is not None:
+            self.w2 = data_of(weight_state_2, "weight_state_2", float64, wr, wc, True)
+            self.b2 = data_of(bias_state_2, "bias_state_2", float64, br, bc, True)
+            self.n_states = 2
+        self.arrays = (weights, dweights, biases, dbiases, weight_state_1, weight_state_2,
+                       bias_state_1, bias_state_2)
 
     cdef int required_states(self, int optimizer) noexcept:
         """State arrays ``optimizer`` (an OPTIMIZER_* code) needs; -1 for an unknown code."""
@@ -214,45 +222,61 @@ cdef class LayerUpdate:
 
     cdef void _sgd(self, double learning_rate) noexcept nogil:
         if self.f64:
-            _sgd(self.w_d, self.dw_d, learning_rate)
-            _sgd(self.b_d, self.db_d, learning_rate)
+            sgd_ptr(<double *> self.w, <const double *> self.dw, self.w_size, learning_rate)
+            sgd_ptr(<double *> self.b, <const double *> self.db, self.b_size, learning_rate)
         else:
-            _sgd(self.w_f, self.dw_f, learning_rate)
-            _sgd(self.b_f, self.db_f, learning_rate)
+            sgd_ptr(<float *> self.w, <const float *> self.dw, self.w_size, learning_rate)
+            sgd_ptr(<float *> self.b, <const float *> self.db, self.b_size, learning_rate)
 
     cdef void _sgd_momentum(self, double learning_rate, double momentum) noexcept nogil:
         if self.f64:
-            _sgd_momentum(self.w_d, self.dw_d, self.w1_d, learning_rate, momentum)
-            _sgd_momentum(self.b_d, self.db_d, self.b1_d, learning_rate, momentum)
+            sgd_momentum_ptr(<double *> self.w, <const double *> self.dw, <double *> self.w1,
+                             self.w_size, learning_rate, momentum)
+            sgd_momentum_ptr(<double *> self.b, <const double *> self.db, <double *> self.b1,
+                             self.b_size, learning_rate, momentum)
         else:
-            _sgd_momentum(self.w_f, self.dw_f, self.w1_f, learning_rate, momentum)
-            _sgd_momentum(self.b_f, self.db_f, self.b1_f, learning_rate, momentum)
+            sgd_momentum_ptr(<float *> self.w, <const float *> self.dw, <float *> self.w1,
+                             self.w_size, learning_rate, momentum)
+            sgd_momentum_ptr(<float *> self.b, <const float *> self.db, <float *> self.b1,
+                             self.b_size, learning_rate, momentum)
 
     cdef void _adagrad(self, double learning_rate, double epsilon) noexcept nogil:
         if self.f64:
-            _adagrad(self.w_d, self.dw_d, self.w1_d, learning_rate, epsilon)
-            _adagrad(self.b_d, self.db_d, self.b1_d, learning_rate, epsilon)
+            adagrad_ptr(<double *> self.w, <const double *> self.dw, <double *> self.w1,
+                        self.w_size, learning_rate, epsilon)
+            adagrad_ptr(<double *> self.b, <const double *> self.db, <double *> self.b1,
+                        self.b_size, learning_rate, epsilon)
         else:
-            _adagrad(self.w_f, self.dw_f, self.w1_f, learning_rate, epsilon)
-            _adagrad(self.b_f, self.db_f, self.b1_f, learning_rate, epsilon)
+            adagrad_ptr(<float *> self.w, <const float *> self.dw, <float *> self.w1,
+                        self.w_size, learning_rate, epsilon)
+            adagrad_ptr(<float *> self.b, <const float *> self.db, <float *> self.b1,
+                        self.b_size, learning_rate, epsilon)
 
     cdef void _rmsprop(self, double learning_rate, double epsilon, double rho) noexcept nogil:
         if self.f64:
-            _rmsprop(self.w_d, self.dw_d, self.w1_d, learning_rate, epsilon, rho)
-            _rmsprop(self.b_d, self.db_d, self.b1_d, learning_rate, epsilon, rho)
+            rmsprop_ptr(<double *> self.w, <const double *> self.dw, <double *> self.w1,
+                        self.w_size, learning_rate, epsilon, rho)
+            rmsprop_ptr(<double *> self.b, <const double *> self.db, <double *> self.b1,
+                        self.b_size, learning_rate, epsilon, rho)
         else:
-            _rmsprop(self.w_f, self.dw_f, self.w1_f, learning_rate, epsilon, rho)
-            _rmsprop(self.b_f, self.db_f, self.b1_f, learning_rate, epsilon, rho)
+            rmsprop_ptr(<float *> self.w, <const float *> self.dw, <float *> self.w1,
+                        self.w_size, learning_rate, epsilon, rho)
+            rmsprop_ptr(<float *> self.b, <const float *> self.db, <float *> self.b1,
+                        self.b_size, learning_rate, epsilon, rho)
 
     cdef void _adam(self, double learning_rate, double epsilon, double beta_1, double beta_2,
                     double correction_1, double correction_2) noexcept nogil:
         if self.f64:
-            _adam(self.w_d, self.dw_d, self.w1_d, self.w2_d, learning_rate, epsilon,
-                  beta_1, beta_2, correction_1, correction_2)
-            _adam(self.b_d, self.db_d, self.b1_d, self.b2_d, learning_rate, epsilon,
-                  beta_1, beta_2, correction_1, correction_2)
+            adam_ptr(<double *> self.w, <const double *> self.dw, <double *> self.w1,
+                     <double *> self.w2, self.w_size, learning_rate, epsilon, beta_1, beta_2,
+                     correction_1, correction_2)
+            adam_ptr(<double *> self.b, <const double *> self.db, <double *> self.b1,
+                     <double *> self.b2, self.b_size, learning_rate, epsilon, beta_1, beta_2,
+                     correction_1, correction_2)
         else:
-            _adam(self.w_f, self.dw_f, self.w1_f, self.w2_f, learning_rate, epsilon,
-                  beta_1, beta_2, correction_1, correction_2)
-            _adam(self.b_f, self.db_f, self.b1_f, self.b2_f, learning_rate, epsilon,
-                  beta_1, beta_2, correction_1, correction_2)
+            adam_ptr(<float *> self.w, <const float *> self.dw, <float *> self.w1,
+                     <float *> self.w2, self.w_size, learning_rate, epsilon, beta_1, beta_2,
+                     correction_1, correction_2)
+            adam_ptr(<float *> self.b, <const float *> self.db, <float *> self.b1,
+                     <float *> self.b2, self.b_size, learning_rate, epsilon, beta_1, beta_2,
+                     correction_1, correction_2)

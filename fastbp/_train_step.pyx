@@ -23,6 +23,7 @@ cimport numpy as cnp
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.math cimport NAN, pow
 
+from fastbp._binding cimport data_of
 from fastbp._calllock cimport CallLock
 from fastbp._constants cimport MAX_NETWORK_LAYERS
 from fastbp._kernel_table cimport (
@@ -50,28 +51,6 @@ def use_kernels(capsule):
 
 cdef const KernelTable *_table(capsule) except NULL:
     return <const KernelTable *> PyCapsule_GetPointer(capsule, KERNEL_TABLE_NAME)
-
-
-cdef void *_data_of(object array, str name, bint f64, Py_ssize_t rows, Py_ssize_t cols,
-                    bint output) except? NULL:
-    # The data of ``array`` if it is a C-contiguous, native-order ndarray of the step's dtype
-    # and of shape (rows, cols), writeable if it is an output; NULL if it is empty (no kernel
-    # reads it then). Else a TypeError or ValueError naming it.
-    cdef cnp.ndarray a
-    if not isinstance(array, cnp.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(array).__name__}")
-    a = <cnp.ndarray> array
-    if (cnp.PyArray_TYPE(a) != (cnp.NPY_DOUBLE if f64 else cnp.NPY_FLOAT)
-            or not cnp.PyArray_ISNOTSWAPPED(a)):
-        raise TypeError(f"{name} must be {'float64' if f64 else 'float32'}, got {array.dtype}")
-    if (cnp.PyArray_NDIM(a) != 2 or cnp.PyArray_DIMS(a)[0] != rows
-            or cnp.PyArray_DIMS(a)[1] != cols):
-        raise ValueError(f"{name} must have shape ({rows}, {cols}), got {array.shape}")
-    if not cnp.PyArray_IS_C_CONTIGUOUS(a):
-        raise ValueError(f"{name} must be C-contiguous")
-    if output and not cnp.PyArray_ISWRITEABLE(a):
-        raise ValueError(f"{name} must be writeable")
-    return NULL if rows == 0 or cols == 0 else cnp.PyArray_DATA(a)
 
 
 # --- One dense layer's step ------------------------------------------------------------------
@@ -128,10 +107,10 @@ cdef class DenseStep:
             raise ValueError("inputs and weights must be 2-D numpy arrays")
         n, nin, nout = inputs.shape[0], inputs.shape[1], weights.shape[1]
         # Everything checked before anything changes: a refused binding leaves the old one.
-        x = _data_of(inputs, "inputs", self.f64, n, nin, False)
-        w = _data_of(weights, "weights", self.f64, nin, nout, False)
-        b = _data_of(biases, "biases", self.f64, 1, nout, False)
-        o = _data_of(out, "out", self.f64, n, nout, True)
+        x = data_of(inputs, "inputs", self.f64, n, nin, False)
+        w = data_of(weights, "weights", self.f64, nin, nout, False)
+        b = data_of(biases, "biases", self.f64, 1, nout, False)
+        o = data_of(out, "out", self.f64, n, nout, True)
         if (n, nin, nout) != (self.n, self.nin, self.nout):
             # The backward arrays no longer fit: a backward must bind its own again.
             self.bound_backward = False
@@ -156,11 +135,11 @@ cdef class DenseStep:
         cdef Py_ssize_t n = self.n, nin = self.nin, nout = self.nout
         if not self.bound_forward:
             raise RuntimeError("DenseStep.bind_backward before bind_forward")
-        dy = _data_of(dvalues, "dvalues", self.f64, n, nout, False)
-        z = _data_of(dz, "dz", self.f64, n, nout, True) if self.relu else NULL
-        dx = _data_of(dinputs, "dinputs", self.f64, n, nin, True)
-        dw = _data_of(dweights, "dweights", self.f64, nin, nout, True)
-        db = _data_of(dbiases, "dbiases", self.f64, 1, nout, True)
+        dy = data_of(dvalues, "dvalues", self.f64, n, nout, False)
+        z = data_of(dz, "dz", self.f64, n, nout, True) if self.relu else NULL
+        dx = data_of(dinputs, "dinputs", self.f64, n, nin, True)
+        dw = data_of(dweights, "dweights", self.f64, nin, nout, True)
+        db = data_of(dbiases, "dbiases", self.f64, 1, nout, True)
         self.backward_arrays = (dvalues, dz, dinputs, dweights, dbiases)
         self.dy, self.dz, self.dx, self.dw, self.db = dy, z, dx, dw, db
         self.bound_backward = True
@@ -429,7 +408,7 @@ cdef class NetworkStep:
 
     cdef _check_updates(self, int optimizer):
         # Each update must have the state arrays this optimizer reads (else it would read
-        # an unbound memoryview): checked with the GIL, before anything runs.
+        # through a NULL pointer): checked with the GIL, before anything runs.
         self.u0.check(optimizer)
         if self.n_layers > 1:
             self.u1.check(optimizer)
