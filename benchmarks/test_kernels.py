@@ -70,19 +70,12 @@ DTYPES = [np.float64, np.float32]
 
 @pytest.fixture
 def thin_kernels(request):
-    """"fastbp-no-thin": fastbp with its thin-layer kernels (_thin_kernels.h) switched off, so
-    that thin shapes take the separate path (mask pass, OpenBLAS, epilogue)."""
-    from fastbp._validation import kernels_module
-    if request.node.callspec.params.get("impl") != "fastbp-no-thin":
+    """"fastbp-no-thin": fastbp on the generic path only (fastbp._testing.kernel_paths), so
+    that thin shapes take BLAS, the mask pass and the epilogue too."""
+    from fastbp._testing import kernel_paths
+    impl = request.node.callspec.params.get("impl")
+    with kernel_paths("generic" if impl == "fastbp-no-thin" else "default"):
         yield
-        return
-    old_backward = kernels_module._set_thin_backward_inputs(0, 0)
-    old_outputs = kernels_module._set_thin_outputs(0)
-    try:
-        yield
-    finally:
-        kernels_module._set_thin_backward_inputs(*old_backward)
-        kernels_module._set_thin_outputs(old_outputs)
 
 
 @pytest.mark.parametrize("impl", ["reference", "fastbp", "fastbp-no-thin"])

@@ -23,19 +23,15 @@ cdef void dense_forward_ptr(const floating *X, const floating *W, const floating
     """dense_forward_kernel over C-contiguous arrays given by their data and shapes."""
     # For callers that hold no memoryviews (the functional API's fast path, _fastcheck.pyx):
     # acquiring one costs more than a tiny product.
-    cdef Py_ssize_t i
     if n_samples == 0 or n_neurons == 0:
         return
-    if n_inputs != 0 and n_inputs <= THIN_INPUTS and n_inputs <= 3 and THIN_FORWARD_VECTORS:
+    if n_inputs != 0 and n_inputs <= THIN_MAX and _path(PATH_THIN_INPUTS):
         if floating is double:
             fastbp_thin_input_forward_d(X, W, b, out, n_samples, n_neurons, n_inputs, relu)
         else:
             fastbp_thin_input_forward_f(X, W, b, out, n_samples, n_neurons, n_inputs, relu)
-    elif n_inputs != 0 and (n_inputs <= THIN_INPUTS or _is_small(n_samples, n_neurons, n_inputs)):
-        for i in range(n_samples):
-            _dense_row(X + i * n_inputs, W, b, out + i * n_neurons, n_inputs, n_neurons, relu)
-    elif n_inputs != 0 and n_neurons <= THIN_OUTPUT_NEURONS and n_neurons <= 3 \
-            and n_inputs <= THIN_TRANSPOSE_MAX:
+    elif (n_inputs != 0 and n_neurons <= THIN_MAX and n_inputs <= THIN_TRANSPOSE_MAX
+            and _path(PATH_THIN_OUTPUTS)):
         _thin_output_forward(X, W, b, out, n_samples, n_inputs, n_neurons, relu)
     else:
         gemm(False, False, <int> n_samples, <int> n_neurons, <int> n_inputs,
@@ -203,9 +199,8 @@ cdef inline bint _thin_dinputs_path(Py_ssize_t n_samples, Py_ssize_t n_inputs,
                                     Py_ssize_t n_neurons) noexcept nogil:
     # Whether dX = dZ·Wᵀ runs as _thin_dinputs: the one test, for dinputs_kernel and for the
     # fused kernel of NetworkStep, so both always take the same path.
-    return (n_samples != 0 and n_inputs != 0 and n_neurons != 0
-            and not _is_small(n_samples, n_inputs, n_neurons)
-            and n_neurons <= THIN_INPUTS and n_neurons <= 3 and n_inputs <= THIN_TRANSPOSE_MAX)
+    return (n_samples != 0 and n_inputs != 0 and 1 <= n_neurons <= THIN_MAX
+            and n_inputs <= THIN_TRANSPOSE_MAX and _path(PATH_THIN_INPUTS))
 
 
 cdef void _thin_output_dweights(const floating *dZ, const floating *X, floating *dW,
@@ -244,19 +239,11 @@ cdef void dweights_ptr(const floating *dZ, const floating *X, floating *dW,
                        Py_ssize_t n_samples, Py_ssize_t n_inputs,
                        Py_ssize_t n_neurons) noexcept nogil:
     """dweights_kernel over C-contiguous arrays given by their data and shapes."""
-    cdef Py_ssize_t i, j, k
     if n_inputs == 0 or n_neurons == 0:
         return
-    if (n_samples != 0 and n_neurons <= THIN_OUTPUT_NEURONS and n_neurons <= 3
-            and n_inputs <= THIN_TRANSPOSE_MAX and not _is_small(n_inputs, n_neurons, n_samples)):
+    if (n_samples != 0 and n_neurons <= THIN_MAX and n_inputs <= THIN_TRANSPOSE_MAX
+            and _path(PATH_THIN_OUTPUTS)):
         _thin_output_dweights(dZ, X, dW, n_samples, n_inputs, n_neurons)
-    elif _is_small(n_inputs, n_neurons, n_samples):
-        # dW is small enough to stay in L1 while every sample adds its outer product.
-        for k in range(n_inputs * n_neurons):
-            dW[k] = 0
-        for i in range(n_samples):
-            for k in range(n_inputs):
-                _axpy(X[i * n_inputs + k], dZ + i * n_neurons, dW + k * n_neurons, n_neurons)
     else:
         gemm(True, False, <int> n_inputs, <int> n_neurons, <int> n_samples,
              <floating> 1, X, <int> n_inputs, dZ, <int> n_neurons,
@@ -278,7 +265,7 @@ cdef void dinputs_ptr(const floating *dZ, const floating *W, floating *dX,
                       Py_ssize_t n_samples, Py_ssize_t n_inputs,
                       Py_ssize_t n_neurons) noexcept nogil:
     """dinputs_kernel over C-contiguous arrays given by their data and shapes."""
-    cdef Py_ssize_t i, k
+    cdef Py_ssize_t k
     if n_samples == 0 or n_inputs == 0:
         return
     if n_neurons == 0:
@@ -288,11 +275,6 @@ cdef void dinputs_ptr(const floating *dZ, const floating *W, floating *dX,
         # A layer with 1-3 neurons (the spiral's 64→3): dX = dZ·Wᵀ is a thin product,
         # one pass per row over Wᵀ's rows, as in the forward pass (_product_row).
         _thin_dinputs(dZ, W, dX, n_samples, n_inputs, n_neurons)
-    elif _is_small(n_samples, n_inputs, n_neurons):
-        # Rows of dZ and of W are both contiguous: one dot product per element of dX.
-        for i in range(n_samples):
-            for k in range(n_inputs):
-                dX[i * n_inputs + k] = _dot(dZ + i * n_neurons, W + k * n_neurons, n_neurons)
     else:
         gemm(False, True, <int> n_samples, <int> n_inputs, <int> n_neurons,
              <floating> 1, dZ, <int> n_neurons, W, <int> n_neurons,
@@ -310,8 +292,8 @@ cdef void backward_products_kernel(const floating[:, ::1] dZ, const floating[:, 
 cdef inline bint _thin_backward_path(Py_ssize_t n_samples, Py_ssize_t n_inputs,
                                      Py_ssize_t n_neurons, bint f64) noexcept nogil:
     # Whether a layer's backward pass runs as thin_backward_ptr: one test for every caller.
-    return (n_samples != 0 and 1 <= n_neurons <= THIN_SCRATCH and 1 <= n_inputs <= 3
-            and n_inputs <= (THIN_BACKWARD_INPUTS_D if f64 else THIN_BACKWARD_INPUTS_F))
+    return (n_samples != 0 and 1 <= n_neurons <= THIN_SCRATCH and 1 <= n_inputs <= THIN_MAX
+            and _path(PATH_THIN_BACKWARD))
 
 
 cdef inline Py_ssize_t _thin_block_rows(Py_ssize_t n_neurons, Py_ssize_t itemsize) noexcept nogil:

@@ -1,7 +1,7 @@
 # Part of fastbp/_kernels.pyx, which includes it after its cimports.
 # The Python entry points of the kernels (memoryviews in, GIL released, one kernel, no checks),
-# the capsule of pointer kernels for the modules built once, and the setters of the paths'
-# thresholds for tests and benchmarks.
+# the capsule of pointer kernels for the modules built once, and the setter of the special
+# paths for fastbp._testing.kernel_paths.
 
 # --- Python entry points: memoryviews in, GIL released, one kernel. No checks here. ---------
 # All arrays are 2-D and C-contiguous; biases and dbiases are (1, n_neurons).
@@ -98,48 +98,18 @@ def _kernel_table():
     return PyCapsule_New(<void *> &_TABLE, KERNEL_TABLE_NAME, NULL)
 
 
-def _set_thin_inputs(Py_ssize_t n):
-    """Set THIN_INPUTS (loops for forward products with that many inputs or fewer) and return
-    the old value. For benchmarks and tests."""
-    global THIN_INPUTS
-    old = THIN_INPUTS
-    THIN_INPUTS = n
-    return old
+# The special paths by name, and those this build has (see _kernel_paths.pxi); read by
+# fastbp._testing.kernel_paths, the one switch for tests and benchmarks.
+PATH_BITS = {"thin_inputs": PATH_THIN_INPUTS, "thin_outputs": PATH_THIN_OUTPUTS,
+             "thin_backward": PATH_THIN_BACKWARD}
+PATHS_BUILT = PATHS_ALL if FASTBP_THIN_KERNELS else 0
 
 
-def _set_thin_forward_vectors(bint on):
-    """Set THIN_FORWARD_VECTORS (fastbp_thin_input_forward for the THIN_INPUTS forward, else
-    _dense_row's loops) and return the old value. For benchmarks and tests only."""
-    global THIN_FORWARD_VECTORS
-    old = THIN_FORWARD_VECTORS
-    THIN_FORWARD_VECTORS = on and FASTBP_THIN_KERNELS
-    return old
-
-
-def _set_thin_backward_inputs(Py_ssize_t n_float64, Py_ssize_t n_float32):
-    """Set THIN_BACKWARD_INPUTS of each dtype (the one-pass backward for layers with that many
-    inputs or fewer, at most 3) and return the old pair. For benchmarks and tests; both stay
-    0 in a build without vector extensions."""
-    global THIN_BACKWARD_INPUTS_D, THIN_BACKWARD_INPUTS_F
-    old = (THIN_BACKWARD_INPUTS_D, THIN_BACKWARD_INPUTS_F)
-    THIN_BACKWARD_INPUTS_D = n_float64 if FASTBP_THIN_KERNELS else 0
-    THIN_BACKWARD_INPUTS_F = n_float32 if FASTBP_THIN_KERNELS else 0
-    return old
-
-
-def _set_thin_outputs(Py_ssize_t n):
-    """Set THIN_OUTPUT_NEURONS (the dot-product forward for layers with that many neurons or
-    fewer, at most 3) and return the old value. For benchmarks and tests; stays 0 in a build
-    without vector extensions."""
-    global THIN_OUTPUT_NEURONS
-    old = THIN_OUTPUT_NEURONS
-    THIN_OUTPUT_NEURONS = n if FASTBP_THIN_KERNELS else 0
-    return old
-
-
-def _set_small_product(Py_ssize_t n):
-    """Set SMALL_PRODUCT (the loops/BLAS switch) and return the old value. For benchmarks."""
-    global SMALL_PRODUCT
-    old = SMALL_PRODUCT
-    SMALL_PRODUCT = n
+def _set_paths(int paths):
+    """Take only the special paths in the mask ``paths`` (of PATH_BITS; those the build
+    lacks stay off) and return the previous mask. For fastbp._testing.kernel_paths only:
+    it is process-wide and not synchronized with running kernels."""
+    global PATHS
+    old = PATHS
+    PATHS = paths & PATHS_BUILT
     return old

@@ -31,9 +31,7 @@ dense_relu_backward: _FusedFunction
 # grad += l1·sign(param) + 2·l2·param. (param, grad, l1: float, l2: float), 2-D.
 regularization_grad: _FusedFunction
 
-def _set_small_product(n: int) -> int: ...  # loops/BLAS switch; returns the old value
-def _set_thin_inputs(n: int) -> int: ...  # one-pass forward up to n inputs; returns the old
-def _set_thin_forward_vectors(on: bool) -> bool: ...  # vector lanes for that forward; old
-def _set_thin_backward_inputs(n_float64: int, n_float32: int) -> tuple[int, int]: ...  # old pair
-def _set_thin_outputs(n: int) -> int: ...  # dot-product forward and dW up to n neurons; old
+PATH_BITS: dict[str, int]  # the special paths by name (fastbp._testing.PATHS)
+PATHS_BUILT: int  # the mask of those this build has
+def _set_paths(paths: int) -> int: ...  # fastbp._testing.kernel_paths only; the old mask
 def _kernel_table() -> Any: ...  # a capsule of pointer kernels (_fastcheck, _train_step)

@@ -10,9 +10,8 @@ Design
 * Every 2-D array is C-contiguous (row-major). Outputs are written, never read, unless a
   docstring says ``+=``.
 * Matrix products go through BLAS (``fastbp/_blas.pyx``: scipy.linalg.cython_blas, the
-  OpenBLAS that scipy ships, with the row-major operand swap). Products small enough that
-  BLAS's call overhead outweighs the arithmetic run as plain loops instead
-  (``SMALL_PRODUCT``).
+  OpenBLAS that scipy ships, with the row-major operand swap), except on the special paths
+  of thin layers (``_kernel_paths.pxi``).
 * Bias and ReLU are applied in one pass over the product, while a row is hot in cache (the
   "epilogue"), not as separate numpy operations over the whole array.
 * ReLU is ``x < 0 ? 0 : x``: a select, not a branch, and it keeps NaN as np.maximum(0, x) does.
@@ -20,10 +19,11 @@ Design
   ``dinputs[inputs <= 0] = 0`` does, so a NaN input lets its gradient through.
 * Thin layers, with 1-3 inputs (the spiral's 2→64) or 1-3 neurons (its 64→3), take
   register-blocked kernels written in C with GCC/Clang vector extensions
-  (``_thin_kernels.h``): a one-pass backward that never stores the masked gradient, and a
-  dot-product forward and dW. gcc does not vectorize those sums from Cython loops. With FMA
-  (the x86-64-v3 build) they fuse multiply and add, so there the two builds agree to
-  rounding, not bit for bit; everything else is compiled without contraction.
+  (``_thin_kernels.h``), in the x86-64-v3 build only: a one-pass forward, a one-pass
+  backward that never stores the masked gradient, and a dot-product forward and dW. gcc
+  does not vectorize those sums from Cython loops. They fuse multiply and add (FMA), so
+  there the two builds agree to rounding, not bit for bit; everything else is compiled
+  without contraction.
 * The memoryview kernels are thin wrappers over ``*_ptr`` kernels that take data pointers
   and shapes. The modules compiled once call those directly, through the capsule of
   ``_kernel_table()`` (``_kernel_table.pxd``): the functional API's fast path

@@ -18,10 +18,11 @@
  *   give dX[i, j] = g_i · W[j, :] after the last block. g is used while in registers, rather
  *   than stored for a second pass over the block, which would read it back from memory.
  * gcc does not vectorize these register-blocked sums from plain loops (from Cython they come
- * out scalar), so they are written with GCC/Clang vector extensions. They are
- * generic: SSE2 splits each 32-byte vector in two, AVX2 takes it whole; with FMA (the
- * x86-64-v3 build) the products and sums are fused, and with AVX the lane sums of dX use
- * horizontal adds. The two builds therefore agree here to rounding, not bit for bit.
+ * out scalar), so they are written with GCC/Clang vector extensions of 32 bytes, and
+ * compiled where AVX2 takes such a vector whole (the x86-64-v3 build): for SSE2, which
+ * splits each in two, they lose to OpenBLAS, and the baseline build goes without them.
+ * With FMA the products and sums are fused, and the lane sums of dX use horizontal adds:
+ * the thin paths agree with the generic ones to rounding, not bit for bit.
  *
  * Every element of db and dW is summed over the rows in order, with the same operations
  * whatever the blocking, so callers may split the rows into blocks of any size and get the
@@ -33,7 +34,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#if defined(__GNUC__) || defined(__clang__)
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__AVX2__)
 #define FASTBP_THIN_KERNELS 1
 
 #if defined(__AVX__) || defined(__FMA__)
@@ -121,7 +122,7 @@ static inline void fastbp_lane_sums_f(fastbp_vf a, fastbp_vf b, float *ra, float
 #undef FASTBP_NAME
 
 #else
-/* No vector extensions: the kernels take their separate path (see _kernels.pyx). */
+/* No AVX2 or no vector extensions: every shape takes the generic path (_kernel_paths.pxi). */
 #define FASTBP_THIN_KERNELS 0
 static void fastbp_thin_backward_rows_d(const double *dY, const double *out, const double *X,
         const double *W, double *dX, double *dW, double *db, double *px, ptrdiff_t rows,

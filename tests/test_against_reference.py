@@ -3,7 +3,7 @@
 Random data is compared with a tolerance per dtype relative to the magnitude of the terms
 summed (``|A| @ |B|`` elementwise). Integer-valued data ("exact" data: small multiples of
 powers of two) makes every sum exact in both dtypes whatever the order of additions, so it is
-compared for equality, through the loop kernels and through BLAS alike.
+compared for equality, on the build's special paths and on the generic path alike.
 """
 
 import numpy as np
@@ -11,72 +11,38 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import fastbp
-from fastbp._validation import kernels_module as _kernels  # the build in use (avx2 or baseline)
+from fastbp._testing import kernel_paths
 from fastbp import reference as R
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 DTYPES = [pytest.param(F64, id="float64"), pytest.param(F32, id="float32")]
 RTOL = {F64: 1e-12, F32: 1e-5}
 
-# The kernels run a product with m·n <= S and m·n·k <= S multiply-adds as plain loops, larger
-# ones through BLAS (fastbp/_kernels.pyx, SMALL_PRODUCT). S has been 65536 and 4096 and is
-# now 512: the shapes below lie on both sides of the lowest and the highest.
-THRESHOLDS = (512, 65536)
-
-
-def _is_small(m, n, k, threshold):
-    return m * n <= threshold and m * n * k <= threshold
-
-
-def _products(shape):
-    """The three products of a dense layer of shape (n_samples, n_inputs, n_neurons)."""
-    m, k, n = shape
-    return {"forward": (m, n, k), "dweights": (k, n, m), "dinputs": (m, k, n)}
-
-
-def _all_small(shape, threshold):
-    return all(_is_small(*p, threshold) for p in _products(shape).values())
-
-
-def current_small_product():
-    """The kernels' threshold, read through the benchmarks' hook; None if there is none."""
-    setter = getattr(_kernels, "_set_small_product", None)
-    if setter is None:
-        return None
-    old = setter(0)
-    setter(old)
-    return old
-
-
 # (n_samples, n_inputs, n_neurons)
-TINY_SHAPES = [  # loops under either threshold
+TINY_SHAPES = [
     (0, 0, 0), (0, 1, 1), (1, 0, 1), (1, 1, 0), (0, 3, 4), (3, 0, 4), (3, 4, 0),
     (1, 1, 1), (1, 5, 1), (5, 1, 5), (1, 1, 7), (7, 1, 1), (2, 3, 4), (7, 5, 3), (8, 8, 8),
 ]
-MID_SHAPES = [  # BLAS above 512, loops below 65536
+MID_SHAPES = [
     (16, 16, 16), (16, 16, 17), (300, 2, 64), (300, 64, 3), (40, 40, 40), (64, 32, 32), (1, 5000, 1),
     (70, 0, 70), (0, 70, 70), (70, 70, 0),
 ]
-LARGE_SHAPES = [  # BLAS under either threshold
+LARGE_SHAPES = [
     (64, 32, 33), (32, 784, 128), (100, 300, 50), (257, 129, 65),
     (300, 0, 300), (0, 300, 300), (300, 300, 0), (1, 70000, 1), (70000, 1, 1), (1, 1, 70000),
 ]
-assert all(_all_small(s, min(THRESHOLDS)) for s in TINY_SHAPES)
-assert all(_all_small(s, max(THRESHOLDS)) and not _all_small(s, min(THRESHOLDS))
-           for s in MID_SHAPES)
-assert not any(_all_small(s, max(THRESHOLDS)) for s in LARGE_SHAPES)
 
 SHAPES = [pytest.param(s, id="%dx%dx%d" % s) for s in TINY_SHAPES + MID_SHAPES + LARGE_SHAPES]
 
 
-def test_shapes_cover_both_kernel_paths():
-    # Guard on the shapes above, against the threshold the installed kernels really use.
-    threshold = current_small_product()
-    if threshold is None:
-        pytest.skip("fastbp._kernels has no _set_small_product hook to read the threshold")
-    all_shapes = TINY_SHAPES + MID_SHAPES + LARGE_SHAPES
-    assert any(_all_small(s, threshold) and min(s) > 0 for s in all_shapes)
-    assert sum(not _all_small(s, threshold) and min(s) > 0 for s in all_shapes) >= 4
+def test_shapes_cover_every_kernel_path():
+    # Guard on the shapes above: thin layers (1-3 inputs: the thin-input forward and
+    # backward; 1-3 neurons: the thin-output forward, dW and dX) and wide ones (BLAS only),
+    # each with rows, as fastbp._testing describes the paths.
+    shapes = [s for s in TINY_SHAPES + MID_SHAPES + LARGE_SHAPES if min(s) > 0]
+    assert sum(s[1] <= 3 for s in shapes) >= 4
+    assert sum(s[2] <= 3 and s[1] > 3 for s in shapes) >= 3
+    assert sum(min(s[1:]) > 3 for s in shapes) >= 4
 
 
 RELU_SHAPES = [(), (0,), (1,), (7,), (3, 4), (0, 5), (5, 0), (1, 1), (2, 3, 4), (2, 0, 3),
@@ -219,30 +185,23 @@ def test_all_functions_exact(rng, shape, dtype):
                        R.dense_relu_backward(D, X, W, b), dtype)
 
 
-@pytest.fixture(params=["loops", "blas"])
+@pytest.fixture(params=["default", "generic"])
 def forced_path(request):
-    """Force every product through the loop kernels, or through BLAS, for one test."""
-    setter = getattr(_kernels, "_set_small_product", None)
-    thin = getattr(_kernels, "_set_thin_inputs", None)
-    if setter is None or thin is None:
-        pytest.skip("fastbp._kernels has no _set_small_product/_set_thin_inputs hooks")
-    loops = request.param == "loops"
-    old, old_thin = setter(2**62 if loops else 0), thin(2**62 if loops else 0)
-    try:
+    """Every kernel on the build's paths, or every one on the generic path (BLAS products
+    and plain loops), for one test."""
+    with kernel_paths(request.param):
         yield request.param
-    finally:
-        setter(old)
-        thin(old_thin)
 
 
 FORCED_SHAPES = [pytest.param(s, id="%dx%dx%d" % s) for s in
                  [(1, 1, 1), (7, 5, 3), (0, 3, 4), (3, 0, 4), (3, 4, 0), (16, 16, 17),
                   (70, 0, 70), (0, 70, 70), (70, 70, 0), (64, 32, 33), (100, 300, 50),
                   (1, 5000, 1), (5000, 1, 3),
-                  # thin forward loops (one pass for 1-3 inputs, four at a time above)
+                  # thin-input forward and backward (1-3 inputs), and wider neighbours
                   (300, 2, 64), (50, 3, 33), (20, 1, 70), (40, 4, 17), (30, 9, 20),
                   (25, 8, 5),
-                  # thin dinputs (1-3 neurons; W transposed on the stack up to 1024 inputs)
+                  # thin outputs and dinputs (1-3 neurons; W transposed on the stack up to
+                  # 1024 inputs)
                   (300, 64, 3), (50, 20, 1), (40, 1024, 2), (10, 1025, 2)]]
 
 

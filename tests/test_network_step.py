@@ -11,6 +11,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import fastbp
+from fastbp._testing import PATHS, built_paths, kernel_paths
 from fastbp.datasets import spiral_data
 from fastbp.model import Model
 
@@ -311,29 +312,12 @@ def compiled_pair(optimizer, dtype, sizes, regularize, relu=True):
     return [(model, model._network_step()[0]) for model in models]
 
 
-@pytest.fixture(params=[None, 0, "thin-backward-off"],
-                ids=["default-paths", "thin-loops-off", "thin-backward-off"])
+@pytest.fixture(params=[("default",), ("thin_outputs", "thin_backward"),
+                        ("thin_inputs", "thin_outputs"), ("generic",)],
+                ids=["default-paths", "thin-inputs-off", "thin-backward-off", "generic"])
 def thin_setting(request):
-    from fastbp._validation import kernels_module
-    if request.param is None:  # the build's own THIN_INPUTS
-        current = kernels_module._set_thin_inputs(0)
-        kernels_module._set_thin_inputs(current)
-        yield current
-        return
-    if request.param == "thin-backward-off":  # the separate backward path for 1-3 inputs
-        current = kernels_module._set_thin_inputs(0)
-        kernels_module._set_thin_inputs(current)
-        old = kernels_module._set_thin_backward_inputs(0, 0)
-        try:
-            yield current
-        finally:
-            kernels_module._set_thin_backward_inputs(*old)
-        return
-    old = kernels_module._set_thin_inputs(request.param)
-    try:
+    with kernel_paths(*request.param):
         yield request.param
-    finally:
-        kernels_module._set_thin_inputs(old)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
@@ -357,10 +341,10 @@ def test_partial_steps_give_the_full_steps_parameters(thin_setting, dtype, sizes
             assert_array_equal(getattr(a, name), getattr(b, name), err_msg=f"{index} {name}")
     skipped = [bool(np.isnan(layer.dinputs).all()) for layer in part_model._graph]
     assert skipped[0]  # the first layer's dinputs: nothing reads them
-    n_samples = 60
+    on = set(PATHS) if thin_setting == ("default",) else set(thin_setting)
+    thin_dinputs = "thin_inputs" in on & set(built_paths())
     for index in range(1, len(sizes) - 1):
-        n_in, n_out = sizes[index], sizes[index + 1]
-        thin = n_out <= min(thin_setting, 3) and n_samples * n_in > 512
+        thin = thin_dinputs and sizes[index + 1] <= 3
         assert skipped[index] == thin, index  # fused into the mask of the layer below
         if not thin:
             assert_array_equal(part_model._graph[index].dinputs,

@@ -1,7 +1,7 @@
 """The one-pass backward of layers with 1-3 inputs (fastbp/_thin_kernels.h).
 
-It is on by default (THIN_BACKWARD_INPUTS_D/_F in _kernels.pyx); here it is switched on and
-off explicitly and both paths are checked against the numpy reference, on widths that
+It is on by default in the builds that have it (fastbp._testing: "thin_backward"); here it
+is switched on and off and both paths are checked against the numpy reference, on widths that
 exercise its vector columns, its last columns one at a time, and its blocks of rows.
 """
 
@@ -11,7 +11,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import fastbp
 from fastbp import reference as R
-from fastbp._validation import kernels_module
+from fastbp._testing import kernel_paths
 
 # 1 and 5 neurons: no block of two vectors of columns in either dtype; 8: exactly one in
 # float64, none in float32 (its vectors hold 8); 12, 15: one float64 block and columns left
@@ -22,12 +22,9 @@ WIDTHS = [1, 5, 8, 12, 15, 16, 17, 64, 100, 2048, 2049]
 
 @pytest.fixture(params=["thin", "separate"])
 def path(request):
-    old = kernels_module._set_thin_backward_inputs(*((3, 3) if request.param == "thin"
-                                                     else (0, 0)))
-    try:
+    with kernel_paths(*(("default",) if request.param == "thin"
+                        else ("thin_inputs", "thin_outputs"))):
         yield request.param
-    finally:
-        kernels_module._set_thin_backward_inputs(*old)
 
 
 def _case(n_samples, n_inputs, n_neurons, dtype, seed=0):
@@ -85,16 +82,12 @@ def test_functional_and_layer_agree_bit_for_bit(path, dtype):
 def test_nan_and_zero_outputs_mask_as_the_book_does(dtype):
     # output <= 0 masks (the book's dinputs[inputs <= 0] = 0); a NaN output lets its
     # gradient through; a NaN gradient under a masked output becomes 0.
-    old = kernels_module._set_thin_backward_inputs(3, 3)
-    try:
-        X, W, b, D = _case(40, 2, 19, dtype, seed=5)
-        out = np.maximum(X @ W + b, 0).astype(dtype)
-        out[0, :8] = np.nan
-        out[1, :] = 0
-        D[1, :] = np.nan
-        got = fastbp.dense_relu_backward(D, X, W, out)
-    finally:
-        kernels_module._set_thin_backward_inputs(*old)
+    X, W, b, D = _case(40, 2, 19, dtype, seed=5)
+    out = np.maximum(X @ W + b, 0).astype(dtype)
+    out[0, :8] = np.nan
+    out[1, :] = 0
+    D[1, :] = np.nan
+    got = fastbp.dense_relu_backward(D, X, W, out)
     dz = np.where(out <= 0, 0, D)  # NaN compares False: kept
     assert_allclose(got[2], dz.sum(axis=0, keepdims=True), rtol=1e-4)
     assert_allclose(got[1], X.T @ dz, rtol=1e-4, atol=1e-5)
@@ -102,18 +95,16 @@ def test_nan_and_zero_outputs_mask_as_the_book_does(dtype):
 
 
 # The other thin side: layers with 1-3 neurons (the spiral's 64→3), whose forward product and
-# dW run as dot products and register-blocked sums (THIN_OUTPUT_NEURONS) instead of OpenBLAS.
+# dW run as dot products and register-blocked sums ("thin_outputs") instead of OpenBLAS.
 # 5-100 inputs: vector columns and leftovers; 1024: the largest Wᵀ on the stack; 1025: BLAS.
 INPUT_WIDTHS = [5, 16, 17, 64, 100, 1024, 1025]
 
 
 @pytest.fixture(params=["thin", "blas"])
 def output_path(request):
-    old = kernels_module._set_thin_outputs(3 if request.param == "thin" else 0)
-    try:
+    with kernel_paths(*(("default",) if request.param == "thin"
+                        else ("thin_inputs", "thin_backward"))):
         yield request.param
-    finally:
-        kernels_module._set_thin_outputs(old)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])

@@ -1,0 +1,81 @@
+"""The one switch for tests and benchmarks: which of the kernels' special paths run.
+
+Every shape has a generic path: BLAS for the products, plain loops for the rest. A thin
+layer (1-3 inputs or 1-3 neurons) takes special paths in the builds that have them (the
+x86-64-v3 build; the baseline build has none), each kept because it measured at least 10%
+faster on a row of ``python -m fastbp.bench`` (docs/design.md, "Kernel paths"):
+
+``"thin_inputs"``
+    the forward pass of a layer with 1-3 inputs, and dX = dZ·Wᵀ of a layer with 1-3
+    neurons, in one pass;
+``"thin_outputs"``
+    the forward product and dW of a layer with 1-3 neurons as dot products;
+``"thin_backward"``
+    the backward pass of a layer with 1-3 inputs in one blocked pass.
+
+``kernel_paths("generic")`` turns them all off, ``kernel_paths("thin_backward")`` leaves
+only that one on, ``kernel_paths("default")`` all of them. The switch applies to every
+kernel build that is loaded, is process-wide and is not synchronized with running kernels:
+set it while no other thread computes.
+"""
+
+import contextlib
+import importlib
+
+from . import _validation
+
+__all__ = ["PATHS", "active_paths", "built_paths", "kernel_paths"]
+
+PATHS = ("thin_inputs", "thin_outputs", "thin_backward")
+
+
+def _builds():
+    builds = [_validation._baseline_kernels]
+    with contextlib.suppress(ImportError):
+        builds.append(importlib.import_module("fastbp._kernels_avx2"))
+    return builds
+
+
+@contextlib.contextmanager
+def kernel_paths(*paths):
+    """Within the ``with`` block, take only the named special paths: any of ``PATHS``, or
+    ``"generic"`` (none) or ``"default"`` (all that the build has)."""
+    if not paths:
+        raise TypeError("kernel_paths() needs 'generic', 'default' or names from "
+                        f"{PATHS}")
+    if len(paths) == 1 and paths[0] in ("generic", "default"):
+        names = PATHS if paths[0] == "default" else ()
+    else:
+        unknown = [p for p in paths if p not in PATHS]
+        if unknown:
+            raise ValueError(f"unknown kernel path(s) {unknown}: choose from {PATHS}, "
+                             "or 'generic' or 'default' alone")
+        names = paths
+    builds = _builds()
+    olds = []
+    try:
+        for build in builds:
+            mask = 0
+            for name in names:
+                mask |= build.PATH_BITS[name]
+            olds.append(build._set_paths(mask))
+        yield
+    finally:
+        for build, old in zip(builds, olds):
+            build._set_paths(old)
+
+
+def built_paths(build=None):
+    """The names of the special paths that ``build`` (a kernel module; default: the one
+    fastbp chose at import) has."""
+    build = _validation.kernels_module if build is None else build
+    return tuple(p for p in PATHS if build.PATHS_BUILT & build.PATH_BITS[p])
+
+
+def active_paths(build=None):
+    """The names of the special paths that ``build`` (default: the one fastbp chose at
+    import) takes now: ``built_paths(build)`` unless narrowed by ``kernel_paths``."""
+    build = _validation.kernels_module if build is None else build
+    mask = build._set_paths(0)
+    build._set_paths(mask)
+    return tuple(p for p in PATHS if mask & build.PATH_BITS[p])
