@@ -16,6 +16,7 @@ from ._constants import CONSTANTS
 from ._overlap import may_overlap, overlaps_any
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_FLOAT64 = np.dtype(np.float64)
 
 # BLAS indexes with 32-bit ints.
 BLAS_MAX_DIM = CONSTANTS["BLAS_MAX_DIM"]
@@ -103,6 +104,40 @@ def asarray_named(value, name, expected="array-like"):
         return np.asarray(value)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+
+
+# Kinds np.asarray may convert to a float dtype without losing information silently:
+# bool, signed and unsigned integers, floats. Complex would drop its imaginary part.
+CONVERTIBLE_KINDS = "biuf"
+
+
+def as_layer_array(value, name, dtype):
+    """``value`` as a C-contiguous array of ``dtype`` (None: keep float32/64, else float64)."""
+    if (type(value) is np.ndarray and value.dtype is dtype  # the steady-loop case, cheaply
+            and value.flags.c_contiguous):
+        return value
+    arr = asarray_named(value, name)
+    if arr.dtype.kind not in CONVERTIBLE_KINDS:
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if any(d > BLAS_MAX_DIM for d in arr.shape):
+        # Checked before the copy below, which could be of a huge zero-stride view.
+        raise ValueError(
+            f"{name} has shape {arr.shape}: each dimension must be at most {BLAS_MAX_DIM} "
+            "(BLAS indexes with 32-bit integers)"
+        )
+    if dtype is None:
+        dtype = arr.dtype if arr.dtype in FLOAT_DTYPES else _FLOAT64
+    return np.asarray(arr, dtype=dtype, order="C")  # (ascontiguousarray would make 0-d 1-D)
+
+
+def check_parameter_shapes(weights, biases):
+    if weights.ndim != 2:
+        raise ValueError(f"weights must be 2-D (n_inputs, n_neurons), got shape {weights.shape}")
+    if biases.shape != (1, weights.shape[1]):
+        raise ValueError(
+            f"biases must have shape (1, {weights.shape[1]}) to match weights "
+            f"{weights.shape}, got {biases.shape}"
+        )
 
 
 def as_float_array(value, name):

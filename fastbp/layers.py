@@ -34,45 +34,13 @@ from ._validation import (
     FLOAT_DTYPES,
     KERNELS,
     as_2d,
-    asarray_named,
+    as_layer_array,
+    check_parameter_shapes,
 )
 
 __all__ = ["Dense", "ReLU", "DenseReLU", "Layer_Dense", "Activation_ReLU"]
 
-# Kinds np.asarray may convert to a float dtype without losing information silently:
-# bool, signed and unsigned integers, floats. Complex would drop its imaginary part.
-_CONVERTIBLE_KINDS = "biuf"
 _FLOAT64 = np.dtype(np.float64)
-
-
-def _as_layer_array(value, name, dtype):
-    """``value`` as a C-contiguous array of ``dtype`` (None: keep float32/64, else float64)."""
-    if (type(value) is np.ndarray and value.dtype is dtype  # the steady-loop case, cheaply
-            and value.flags.c_contiguous):
-        return value
-    arr = asarray_named(value, name)
-    if arr.dtype.kind not in _CONVERTIBLE_KINDS:
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    if any(d > BLAS_MAX_DIM for d in arr.shape):
-        # Checked before the copy below, which could be of a huge zero-stride view.
-        raise ValueError(
-            f"{name} has shape {arr.shape}: each dimension must be at most {BLAS_MAX_DIM} "
-            "(BLAS indexes with 32-bit integers)"
-        )
-    if dtype is None:
-        dtype = arr.dtype if arr.dtype in FLOAT_DTYPES else _FLOAT64
-    return np.asarray(arr, dtype=dtype, order="C")  # (ascontiguousarray would make 0-d 1-D)
-
-
-def _check_parameter_shapes(weights, biases):
-    if weights.ndim != 2:
-        raise ValueError(f"weights must be 2-D (n_inputs, n_neurons), got shape {weights.shape}")
-    if biases.shape != (1, weights.shape[1]):
-        raise ValueError(
-            f"biases must have shape (1, {weights.shape[1]}) to match weights "
-            f"{weights.shape}, got {biases.shape}"
-        )
-
 
 # Layer buffers start on a cache line. numpy aligns its allocations to 16 bytes only, so a
 # 32-byte vector store into an output would split across two cache lines every other time.
@@ -176,7 +144,7 @@ class Dense:
     # Attributes that describe this process's compiled objects, not the layer: dropped by
     # pickling and copy.deepcopy (the book pickles and deep-copies its models), remade on load.
     _TRANSIENT = ("_kernels", "_step", "_forward_bound", "_backward_bound", "_checked",
-                  "_buffers", "_fastbp_update", "_lock")
+                  "_buffers", "_lock")
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -232,11 +200,33 @@ class Dense:
                 and weights.shape == checked[2] and biases.shape == checked[3]
                 and weights.dtype is self.dtype and biases.dtype is self.dtype):
             return weights, biases
-        weights = self.weights = _as_layer_array(weights, "weights", self.dtype)
-        biases = self.biases = _as_layer_array(biases, "biases", self.dtype)
-        _check_parameter_shapes(weights, biases)
+        weights = self.weights = as_layer_array(weights, "weights", self.dtype)
+        biases = self.biases = as_layer_array(biases, "biases", self.dtype)
+        check_parameter_shapes(weights, biases)
         self._checked = (weights, biases, weights.shape, biases.shape)
         return weights, biases
+
+    # -- the protocol with optimizers and Model (docs/design.md, "Protocol") --------------
+
+    @property
+    def call_lock(self):
+        """The lock that serializes this layer's calls; fastbp's optimizers hold it while
+        they update the layer's arrays."""
+        return self._lock
+
+    def compiled_step(self):
+        """The compiled step (DenseStep) bound to the arrays of this layer's last forward and
+        backward, which Model's compiled training step replays; None when either call did
+        not leave one bound.
+
+        The step stands for fastbp's own ``forward`` and ``backward``: a subclass, or a layer
+        whose ``forward`` or ``backward`` was replaced on the instance or the class, runs on
+        the Python path (a subclass may define ``compiled_step`` itself)."""
+        stock = _STOCK_METHODS.get(type(self))
+        if (stock is None or self._forward_bound is None or self._backward_bound is None
+                or not _own_methods(self, stock)):
+            return None
+        return self._step
 
     def forward(self, inputs, training=False):
         """Set ``inputs`` and ``output``; return ``output`` (overwritten by the next call)."""
@@ -253,7 +243,7 @@ class Dense:
             return self._bind_forward(inputs)
 
     def _bind_forward(self, inputs):
-        inputs = _as_layer_array(inputs, "inputs", self.dtype)
+        inputs = as_layer_array(inputs, "inputs", self.dtype)
         weights, biases = self._parameters()
         if inputs.ndim != 2 or inputs.shape[1] != weights.shape[0]:
             raise ValueError(
@@ -286,7 +276,7 @@ class Dense:
     def _bind_backward(self, dvalues):
         if self.output is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        dvalues = _as_layer_array(dvalues, "dvalues", self.dtype)
+        dvalues = as_layer_array(dvalues, "dvalues", self.dtype)
         output, inputs = self.output, self.inputs
         if dvalues.shape != output.shape:
             raise ValueError(
@@ -331,9 +321,9 @@ class Dense:
 
     def set_parameters(self, weights, biases):
         """Replace ``weights`` (n_inputs, n_neurons) and ``biases`` (1, n_neurons)."""
-        weights = _as_layer_array(weights, "weights", self.dtype)
-        biases = _as_layer_array(biases, "biases", self.dtype)
-        _check_parameter_shapes(weights, biases)
+        weights = as_layer_array(weights, "weights", self.dtype)
+        biases = as_layer_array(biases, "biases", self.dtype)
+        check_parameter_shapes(weights, biases)
         with self._lock:  # never between a call's check of the parameters and its use
             self.weights, self.biases = weights, biases
 
@@ -349,6 +339,25 @@ class DenseReLU(Dense):
     """
 
     _relu = True
+
+    @classmethod
+    def fused(cls, dense, relu):
+        """``dense`` followed by ``relu`` as one DenseReLU, or None if they are not fastbp's
+        own Dense and ReLU with their own forward and backward (a method replaced on either
+        instance would be lost). It has ``dense``'s parameters: the same ``weights`` and
+        ``biases`` arrays, regularizers, dtype and lock (a call on ``dense`` from another
+        thread waits while this layer trains the arrays they share), with buffers and
+        bindings of its own. Model.finalize fuses with it."""
+        if not (type(dense) is Dense and type(relu) is ReLU
+                and _own_methods(dense, _STOCK_METHODS[Dense])
+                and _own_methods(relu, _STOCK_METHODS[ReLU])):
+            return None
+        fused = cls.__new__(cls)
+        fused.__dict__.update(dense.__dict__)
+        fused.inputs = fused.output = fused.dinputs = fused.dweights = fused.dbiases = None
+        fused._buffers = _Buffers()
+        fused._unbind()
+        return fused
 
 
 class _Activation:
@@ -380,8 +389,8 @@ class ReLU(_Activation):
         """Set ``inputs`` and ``output``; return ``output`` (overwritten by the next call)."""
         with self._lock:
             if not (type(inputs) is np.ndarray and inputs.dtype in FLOAT_DTYPES):
-                inputs = _as_layer_array(inputs, "inputs", None)
-            inputs = _as_layer_array(inputs, "inputs", inputs.dtype)
+                inputs = as_layer_array(inputs, "inputs", None)
+            inputs = as_layer_array(inputs, "inputs", inputs.dtype)
             out = self._buffers.get("output", inputs.shape, inputs.dtype, (inputs,))
             KERNELS[inputs.dtype].relu_forward(as_2d(inputs), as_2d(out))
             self.inputs = inputs
@@ -394,7 +403,7 @@ class ReLU(_Activation):
             inputs = self.inputs
             if inputs is None:
                 raise RuntimeError("ReLU.backward called before forward")
-            dvalues = _as_layer_array(dvalues, "dvalues", inputs.dtype)
+            dvalues = as_layer_array(dvalues, "dvalues", inputs.dtype)
             if dvalues.shape != inputs.shape:
                 raise ValueError(
                     f"dvalues must have the shape of this layer's inputs {inputs.shape}, "
@@ -406,6 +415,18 @@ class ReLU(_Activation):
 
     def __repr__(self):
         return "ReLU()"
+
+
+# The methods that compiled_step and DenseReLU.fused stand for, as defined here.
+_STOCK_METHODS = {cls: {"forward": cls.forward, "backward": cls.backward}
+                  for cls in (Dense, DenseReLU, ReLU)}
+
+
+def _own_methods(layer, stock):
+    """Whether ``layer`` runs the methods ``stock`` as defined here: not replaced on the
+    instance or on its class."""
+    return not any(name in vars(layer) for name in stock) and all(
+        getattr(type(layer), name) is method for name, method in stock.items())
 
 
 # The book's names, so that its code switches with one import line.

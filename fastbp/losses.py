@@ -14,8 +14,8 @@ from . import _loss
 from ._calllock import CallLock
 from ._constants import CONSTANTS
 from ._snapshot import ArraySnapshot
-from ._validation import asarray_named, kernel_sets
-from .layers import _Activation, _as_layer_array, _Buffers
+from ._validation import as_layer_array, asarray_named, kernel_sets
+from .layers import _Activation, _Buffers
 
 _KERNELS = kernel_sets(_loss, ("softmax",))
 
@@ -106,7 +106,7 @@ class Softmax(_Activation):
             if self.output is None:
                 raise RuntimeError("Softmax.backward called before forward")
             p = self.output
-            dvalues = _as_layer_array(dvalues, "dvalues", p.dtype)
+            dvalues = as_layer_array(dvalues, "dvalues", p.dtype)
             if dvalues.shape != p.shape:
                 raise ValueError(
                     f"dvalues must have the shape of the output {p.shape}, got {dvalues.shape}"
@@ -120,8 +120,8 @@ class Softmax(_Activation):
 
 def _as_softmax_input(inputs):
     if not (type(inputs) is np.ndarray and inputs.dtype in (np.float32, np.float64)):
-        inputs = _as_layer_array(inputs, "inputs", None)
-    inputs = _as_layer_array(inputs, "inputs", inputs.dtype)
+        inputs = as_layer_array(inputs, "inputs", None)
+    inputs = as_layer_array(inputs, "inputs", inputs.dtype)
     if inputs.ndim != 2:
         raise ValueError(f"inputs must be 2-D (n_samples, n_classes), got shape {inputs.shape}")
     return inputs

@@ -20,14 +20,13 @@ are then, in arrays of their own, and leave the training's buffers alone.
 
 import numpy as np
 
-from . import _optimizers
 from ._calllock import CallLock
 from ._constants import CONSTANTS
 from ._train_step import NetworkStep
+from ._validation import as_layer_array
 from .functional import dense_forward, dense_relu_forward, relu_forward
-from .layers import Dense, DenseReLU, ReLU, _as_layer_array
+from .layers import Dense, DenseReLU, ReLU
 from .losses import CategoricalCrossentropy, Loss, Softmax, SoftmaxCrossEntropy, prepare_labels
-from .optimizers import SGD, Adagrad, Adam, RMSprop
 
 # A NetworkStep (fastbp/_train_step.pyx) takes this many Dense/DenseReLU layers at most.
 _MAX_NETWORK_LAYERS = CONSTANTS["MAX_NETWORK_LAYERS"]
@@ -35,30 +34,13 @@ _MAX_NETWORK_LAYERS = CONSTANTS["MAX_NETWORK_LAYERS"]
 __all__ = ["Model"]
 
 
-def _fused_dense_relu(dense):
-    fused = DenseReLU.__new__(DenseReLU)
-    # The same weights, biases, regularizers, dtype, and lock: a call on the Dense layer from
-    # another thread waits while the fused layer trains the arrays they share.
-    fused.__dict__.update(dense.__dict__)
-    fused.inputs = fused.output = fused.dinputs = fused.dweights = fused.dbiases = None
-    fused._buffers = type(dense._buffers)()
-    fused._unbind()
-    fused._buffers = type(dense._buffers)()
-    return fused
-
-
-_OPTIMIZERS = (SGD, Adagrad, RMSprop, Adam)
-
 # The layers whose inference Model runs on the functional kernels, in arrays of its own.
 _INFERRED = (Dense, DenseReLU, ReLU)
 
 # The methods the compiled step replays, as fastbp defines them. A method replaced on an
 # instance or on the class runs user code that the compiled step would skip.
 _REPLAYED = {
-    **{cls: ("pre_update_params", "update_params", "post_update_params") for cls in _OPTIMIZERS},
     SoftmaxCrossEntropy: ("forward", "backward", "_forward", "_backward"),
-    Dense: ("forward", "backward"),
-    DenseReLU: ("forward", "backward"),
 }
 _STOCK_METHODS = {cls: {name: getattr(cls, name) for name in names}
                   for cls, names in _REPLAYED.items()}
@@ -75,14 +57,8 @@ def _replayable(obj):
         getattr(type(obj), name) is method for name, method in stock.items())
 
 
-def _plain_schedule(optimizer):
-    """The values pre_update_params and Adam's corrections compute with are a Python int and
-    floats, so NetworkStep.run's double arithmetic gives the same bits (a numpy float32
-    assigned to learning_rate would make Python compute in float32)."""
-    values = [optimizer.learning_rate, optimizer.decay]
-    if type(optimizer) is Adam:
-        values += [optimizer.beta_1, optimizer.beta_2]
-    return type(optimizer.iterations) is int and all(type(v) is float for v in values)
+def _no_step():
+    return None
 
 
 def _network_run(network, optimizer, steps, *, full_last=True):
@@ -92,17 +68,7 @@ def _network_run(network, optimizer, steps, *, full_last=True):
     run itself sets the optimizer's iterations and current_learning_rate as the steps'
     pre_update_params/post_update_params would have, before it returns: a KeyboardInterrupt
     raised on its return then finds the counters in step with the weights."""
-    kind = type(optimizer)
-    if kind is Adam:
-        code, params = _optimizers.ADAM, (optimizer.epsilon, optimizer.beta_1, optimizer.beta_2)
-    elif kind is RMSprop:
-        code, params = _optimizers.RMSPROP, (optimizer.epsilon, optimizer.rho)
-    elif kind is Adagrad:
-        code, params = _optimizers.ADAGRAD, (optimizer.epsilon,)
-    elif optimizer.momentum:
-        code, params = _optimizers.SGD_MOMENTUM, (optimizer.momentum,)
-    else:
-        code, params = _optimizers.SGD, ()
+    code, params = optimizer.compiled_schedule()
     return network.run(steps, code, optimizer.learning_rate, optimizer.decay,
                        optimizer.current_learning_rate, optimizer.iterations, *params,
                        full_last=full_last, counters=optimizer)
@@ -165,12 +131,9 @@ class Model:
         i = 0
         while i < len(layers):
             layer = layers[i]
-            if (type(layer) is Dense and i + 1 < len(layers)
-                    and type(layers[i + 1]) is ReLU
-                    # methods replaced on an instance would be lost in the fused layer
-                    and not _overridden(layer, "forward", "backward")
-                    and not _overridden(layers[i + 1], "forward", "backward")):
-                graph.append(_fused_dense_relu(layer))
+            fused = DenseReLU.fused(layer, layers[i + 1]) if i + 1 < len(layers) else None
+            if fused is not None:
+                graph.append(fused)
                 i += 2
             else:
                 graph.append(layer)
@@ -198,7 +161,7 @@ class Model:
     def _check_X(self, X, name="X"):
         dense = self._trainable[0] if self._trainable else None
         dtype = dense.dtype if dense is not None else None
-        X = _as_layer_array(X, name, dtype)
+        X = as_layer_array(X, name, dtype)
         if X.ndim != 2:
             raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}")
         first = self._graph[0]
@@ -237,43 +200,35 @@ class Model:
         compiled step replays that step, in the same order, with the GIL released once.
         """
         graph, loss_fn, optimizer = self._graph, self._output_loss, self.optimizer
-        if (type(loss_fn) is not SoftmaxCrossEntropy or type(optimizer) not in _OPTIMIZERS
+        if (type(loss_fn) is not SoftmaxCrossEntropy or optimizer is None
                 or not 1 <= len(graph) <= _MAX_NETWORK_LAYERS
-                or any(type(layer) not in (Dense, DenseReLU) for layer in graph)
                 or len({id(layer) for layer in graph}) != len(graph)  # one layer used twice
-                # Layers of two dtypes pass converted copies between them, made once.
-                or len({layer.dtype for layer in graph}) != 1
                 or loss_fn._forward_bound is None or loss_fn._backward_bound is None
-                or not _plain_schedule(optimizer)):
+                or not _replayable(loss_fn)
+                or getattr(optimizer, "compiled_schedule", _no_step)() is None):
             return None
-        # Only fastbp's own methods are replayed (see _REPLAYED).
-        if not (_replayable(optimizer) and _replayable(loss_fn)
-                and all(_replayable(layer) for layer in graph)):
+        steps = [getattr(layer, "compiled_step", _no_step)() for layer in graph]
+        updates = [optimizer.compiled_update(layer) for layer in graph]
+        if (any(step is None for step in steps) or any(update is None for update in updates)
+                # Layers of two dtypes pass converted copies between them, made once.
+                or len({layer.dtype for layer in graph}) != 1):
             return None
-        updates = []
-        for layer in graph:
-            bound = layer.__dict__.get("_fastbp_update")
-            if (layer._forward_bound is None or layer._backward_bound is None
-                    or bound is None or bound[0] is not optimizer
-                    or bound[1] is not optimizer._states):
-                return None
-            updates.append(bound[3])
         regularizers = [(layer.weight_regularizer_l1, layer.weight_regularizer_l2,
                          layer.bias_regularizer_l1, layer.bias_regularizer_l2)
                         for layer in graph]
-        step = NetworkStep([layer._step for layer in graph], loss_fn._step,
-                                          updates, regularizers)
+        step = NetworkStep(steps, loss_fn._step, updates, regularizers)
         # With what must stay as it is for the step to be replayed (_network_still_valid).
-        return step, [layer.__dict__.get("_fastbp_update") for layer in graph]
+        return step, updates
 
     def _network_still_valid(self, network, bindings):
         """Code run between epochs (a print hook calling predict(), a finalizer, another
         thread) may bind other arrays or make new optimizer bindings: then the compiled step
         is dropped and the next epoch runs layer by layer, checking everything again."""
-        if not network.valid() or not _plain_schedule(self.optimizer):
+        optimizer = self.optimizer
+        if not network.valid() or optimizer.compiled_schedule() is None:
             return False
-        return all(layer.__dict__.get("_fastbp_update") is bound
-                   for layer, bound in zip(self._graph, bindings))
+        return all(optimizer.compiled_update(layer) is update
+                   for layer, update in zip(self._graph, bindings))
 
     def _forward(self, X, training):
         out = X
@@ -298,8 +253,8 @@ class Model:
                         out = relu_forward(out)
                         continue
                     dtype = layer.dtype
-                    weights = _as_layer_array(layer.weights, "weights", dtype)
-                    biases = _as_layer_array(layer.biases, "biases", dtype)
+                    weights = as_layer_array(layer.weights, "weights", dtype)
+                    biases = as_layer_array(layer.biases, "biases", dtype)
                     out = np.ascontiguousarray(out, dtype=dtype)
                     out = (dense_relu_forward if kind is DenseReLU else dense_forward)(
                         out, weights, biases)
@@ -380,7 +335,7 @@ class Model:
         result = {}
         step_lock = self._step_lock
         network = None  # a compiled whole step, once the first step has bound every array
-        network_states = network_bindings = None  # what it was built with
+        network_bindings = None  # the optimizer's updates it was built with
         compile_next = len(batches) == 1  # after the next layer-by-layer epoch, compile it
         epochs = int(epochs)
         epoch = 0
@@ -393,9 +348,8 @@ class Model:
                 step_lock.acquire()
                 try:
                     compiled_loss = None
-                    if network is not None and (optimizer._states is network_states
-                                                and self._network_still_valid(
-                                                    network, network_bindings)):
+                    if network is not None and self._network_still_valid(network,
+                                                                         network_bindings):
                         # One batch: the epochs up to the next one shown (or the last) run
                         # in one call, as nothing runs in Python between them. The steps
                         # before a call's last skip the dinputs no step reads
@@ -434,7 +388,6 @@ class Model:
             if compile_next and network is None and epoch < epochs:
                 with step_lock:
                     network, network_bindings = self._network_step() or (None, None)
-                network_states = optimizer._states
                 compile_next = False  # None: not compilable; else compiled
             data_loss = data_loss_sum / X.shape[0]
             reg_loss = self._regularization_loss() if regularized else 0.0
@@ -509,8 +462,8 @@ class Model:
                 if not (isinstance(current, np.ndarray) and current.flags.writeable):
                     raise ValueError(f"layer {index}'s {name} cannot be written in place "
                                      "(read-only or not an array): nothing was set")
-            weights = _as_layer_array(weights, f"weights of layer {index}", layer.dtype)
-            biases = _as_layer_array(biases, f"biases of layer {index}", layer.dtype)
+            weights = as_layer_array(weights, f"weights of layer {index}", layer.dtype)
+            biases = as_layer_array(biases, f"biases of layer {index}", layer.dtype)
             if weights.shape != layer.weights.shape or biases.shape != layer.biases.shape:
                 raise ValueError(
                     f"layer {index} takes weights {layer.weights.shape} and biases "

@@ -11,10 +11,11 @@ import operator
 
 import numpy as np
 
+from . import _optimizers
 from ._calllock import CallLock
 from ._optimizers import LayerUpdate
 from ._snapshot import ArraySnapshot
-from ._validation import overlaps
+from ._validation import FLOAT_DTYPES, as_layer_array, check_parameter_shapes, overlaps
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam",
            "Optimizer_SGD", "Optimizer_Adagrad", "Optimizer_RMSprop", "Optimizer_Adam"]
@@ -50,10 +51,45 @@ _LAYER_ARRAYS = {
 
 
 def _layer_lock(layer):
-    """The lock of a fastbp layer; a new one for a layer of another kind (updates of such a
-    layer from several threads are the caller's to order)."""
-    lock = getattr(layer, "_lock", None)
+    """The lock of a fastbp layer (its ``call_lock``); a new one for a layer of another kind
+    (updates of such a layer from several threads are the caller's to order)."""
+    lock = getattr(layer, "call_lock", None)
     return lock if type(lock) is CallLock else CallLock()
+
+
+def _layer_parameters(layer):
+    """The layer's ``weights`` and ``biases`` as C-contiguous arrays of one float dtype (the
+    layer's ``dtype`` where it has one, else float32/64 as they are, else float64), checked;
+    converted arrays are set back on the layer, which the update then changes in place."""
+    dtype = getattr(layer, "dtype", None)
+    if dtype not in FLOAT_DTYPES:
+        dtype = None
+    weights = as_layer_array(layer.weights, "weights", dtype)
+    biases = as_layer_array(layer.biases, "biases", weights.dtype)
+    check_parameter_shapes(weights, biases)
+    if weights is not layer.weights:
+        layer.weights = weights
+    if biases is not layer.biases:
+        layer.biases = biases
+    return weights, biases
+
+
+class _Binding:
+    """An optimizer's compiled update of one layer, with what it was made from: good while
+    the optimizer, its set of state arrays and the layer's arrays stay the same. Kept on the
+    layer, as the book keeps the optimizer's state there; a copy or pickle of the layer
+    carries none (it loads as None)."""
+
+    __slots__ = ("optimizer", "states", "snapshot", "update")
+
+    def __init__(self, optimizer, states, snapshot, update):
+        self.optimizer = optimizer
+        self.states = states
+        self.snapshot = snapshot
+        self.update = update
+
+    def __reduce__(self):
+        return type(None), ()
 
 
 class _Optimizer:
@@ -83,25 +119,68 @@ class _Optimizer:
     def update_params(self, layer):
         """Update ``layer.weights`` and ``layer.biases`` in place, in one compiled call."""
         states = self._states
-        # Fast path: the arrays this optimizer bound last time, all the same and unchanged.
+        # Fast path: the arrays this optimizer bound last time, all the same and unchanged
+        # (_bound_update, written out: this runs once per layer and step).
         bound = getattr(layer, "_fastbp_update", None)
-        if bound is not None and bound[0] is self and bound[1] is states:
+        if bound is not None and bound.optimizer is self and bound.states is states:
             try:
                 arrays = _LAYER_ARRAYS[states](layer)
             except AttributeError:  # a state array deleted
                 arrays = None
-            if arrays is not None and bound[2].same(*arrays):
+            if arrays is not None and bound.snapshot.same(*arrays):
                 # The update holds the layer's lock while it runs: two threads' updates of
                 # one layer apply one after the other.
-                self._run(bound[3], states)
+                self._run(bound.update, states)
                 return
         lock = _layer_lock(layer)
         with lock:
             self._run(self._bind(layer, states, lock), states)
 
+    def _bound_update(self, layer, states):
+        bound = getattr(layer, "_fastbp_update", None)
+        if bound is None or bound.optimizer is not self or bound.states is not states:
+            return None
+        try:
+            arrays = _LAYER_ARRAYS[states](layer)
+        except AttributeError:  # a state array deleted
+            return None
+        return bound.update if bound.snapshot.same(*arrays) else None
+
+    # -- the protocol with Model (docs/design.md, "Protocol") -----------------------------
+
+    def compiled_update(self, layer):
+        """The compiled update (LayerUpdate) that this optimizer's last ``update_params``
+        bound to ``layer``'s arrays, while they and the optimizer's set of state arrays are
+        unchanged; None otherwise. Model's compiled training step replays it.
+
+        It stands for fastbp's own update methods: a subclass, or an optimizer whose
+        ``pre_update_params``, ``update_params`` or ``post_update_params`` was replaced on
+        the instance or the class, runs on the Python path (a subclass may define
+        ``compiled_update`` and ``compiled_schedule`` itself)."""
+        if not self._compiled():
+            return None
+        return self._bound_update(layer, self._states)
+
+    def compiled_schedule(self):
+        """``(code, hyperparameters)`` of this optimizer's update for NetworkStep.run, or None
+        when that step cannot replay it bit for bit: its double arithmetic matches Python's
+        only on a Python int ``iterations`` and float hyperparameters (a numpy float32
+        ``learning_rate`` would make Python compute in float32)."""
+        if not self._compiled():
+            return None
+        values = [self.learning_rate, self.decay, *self._schedule()[1]]
+        if type(self.iterations) is not int or any(type(v) is not float for v in values):
+            return None
+        return self._schedule()
+
+    def _compiled(self):
+        stock = _STOCK_METHODS.get(type(self))
+        return (stock is not None and not any(name in vars(self) for name in stock)
+                and all(getattr(type(self), name) is method for name, method in stock.items()))
+
     def _bind(self, layer, states, lock):
         """Check the layer's gradients, make its state, bind them; remember the binding."""
-        weights, biases = layer._parameters()  # checked and C-contiguous in the layer dtype
+        weights, biases = _layer_parameters(layer)
         grads = []
         converted = False
         # Both gradients are checked before either parameter changes.
@@ -117,7 +196,11 @@ class _Optimizer:
             if grad.dtype.kind not in "biuf":
                 raise TypeError(f"{name} must hold real numbers, got dtype {grad.dtype}")
             # Any layout or real dtype is accepted, as the book's numpy code accepts it.
-            checked = np.ascontiguousarray(grad, dtype=params.dtype)
+            # (An equal dtype passes: a deep copy's dtype object is not numpy's own, and
+            # ascontiguousarray would copy for it.)
+            checked = grad
+            if grad.dtype != params.dtype or not grad.flags.c_contiguous:
+                checked = np.ascontiguousarray(grad, dtype=params.dtype)
             converted = converted or checked is not grad
             grads.append(checked)
         weight_states = [self._state(layer, f"weight_{name}", weights) for name in states]
@@ -145,7 +228,7 @@ class _Optimizer:
             # (Converted copies of the gradients are good for this call only.)
             snapshot = ArraySnapshot(*_LAYER_ARRAYS[states](layer))
             try:
-                layer._fastbp_update = (self, states, snapshot, update)
+                layer._fastbp_update = _Binding(self, states, snapshot, update)
             except AttributeError:  # a layer that takes no new attributes: no fast path
                 pass
         return update
@@ -174,6 +257,11 @@ class SGD(_Optimizer):
         # Without momentum the book keeps no state; momentum may be set after construction.
         return _MOMENTUMS if self.momentum else _NO_STATE
 
+    def _schedule(self):
+        if self.momentum:
+            return _optimizers.SGD_MOMENTUM, (self.momentum,)
+        return _optimizers.SGD, ()
+
     def _run(self, update, states):
         # By the states bound, not by reading momentum again: it may have changed since.
         if states is _MOMENTUMS:
@@ -189,6 +277,9 @@ class Adagrad(_Optimizer):
         super().__init__(learning_rate, decay)
         self.epsilon = _check_hyperparameter(epsilon, "epsilon")
 
+    def _schedule(self):
+        return _optimizers.ADAGRAD, (self.epsilon,)
+
     def _run(self, update, states):
         update.adagrad(self.current_learning_rate, self.epsilon)
 
@@ -200,6 +291,9 @@ class RMSprop(_Optimizer):
         super().__init__(learning_rate, decay)
         self.epsilon = _check_hyperparameter(epsilon, "epsilon")
         self.rho = _check_hyperparameter(rho, "rho", high=1.0)
+
+    def _schedule(self):
+        return _optimizers.RMSPROP, (self.epsilon, self.rho)
 
     def _run(self, update, states):
         update.rmsprop(self.current_learning_rate, self.epsilon, self.rho)
@@ -214,11 +308,19 @@ class Adam(_Optimizer):
         self.beta_1 = _check_hyperparameter(beta_1, "beta_1", high=1.0)
         self.beta_2 = _check_hyperparameter(beta_2, "beta_2", high=1.0)
 
+    def _schedule(self):
+        return _optimizers.ADAM, (self.epsilon, self.beta_1, self.beta_2)
+
     def _run(self, update, states):
         update.adam(self.current_learning_rate, self.epsilon, self.beta_1, self.beta_2,
                     1 - self.beta_1 ** (self.iterations + 1),
                     1 - self.beta_2 ** (self.iterations + 1))
 
+
+# The methods that compiled_update and compiled_schedule stand for, as defined here.
+_STOCK_METHODS = {cls: {name: getattr(cls, name) for name in
+                        ("pre_update_params", "update_params", "post_update_params")}
+                  for cls in (SGD, Adagrad, RMSprop, Adam)}
 
 Optimizer_SGD = SGD
 Optimizer_Adagrad = Adagrad
