@@ -37,6 +37,7 @@ from ._validation import (
     as_layer_array,
     check_parameter_shapes,
 )
+from .functional import dense_forward, dense_relu_forward, relu_forward
 
 __all__ = ["Dense", "ReLU", "DenseReLU", "Layer_Dense", "Activation_ReLU"]
 
@@ -58,8 +59,9 @@ def empty_aligned(shape, dtype):
     return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 
-class _Buffers:
-    """Output arrays a layer reuses while shape and dtype stay the same (cache-line aligned)."""
+class Buffers:
+    """Output arrays a layer reuses while shape and dtype stay the same (cache-line aligned).
+    Also the losses' (fastbp.losses)."""
 
     __slots__ = ("_arrays",)
 
@@ -136,7 +138,7 @@ class Dense:
         self.biases = np.zeros((1, n_neurons), dtype=dtype)
         self.inputs = self.output = None
         self.dinputs = self.dweights = self.dbiases = None
-        self._buffers = _Buffers()
+        self._buffers = Buffers()
         self._checked = None  # (weights, biases, their shapes) as last checked
         self._lock = CallLock()  # serializes the calls of several threads
         self._unbind()
@@ -164,7 +166,7 @@ class Dense:
             state["_dtype"] = np.dtype(state.pop("dtype"))
         self.__dict__.update(state)
         self._kernels = KERNELS[self.dtype]
-        self._buffers = _Buffers()  # a copy never writes into the original's arrays
+        self._buffers = Buffers()  # a copy never writes into the original's arrays
         self._checked = None
         self._lock = CallLock()
         self._unbind()
@@ -315,6 +317,18 @@ class Dense:
         self._backward_bound = ArraySnapshot(dvalues, inputs, weights, biases, output,
                                              dinputs, dweights, dbiases)
 
+    def infer(self, inputs):
+        """The output for ``inputs`` in a new array, this layer's attributes and buffers left
+        as they are (Model's predict and evaluate, which may run beside a training); the
+        layer's own ``forward`` where that was replaced."""
+        if not _own_forward(self):
+            self.forward(inputs, False)
+            return self.output
+        weights = as_layer_array(self.weights, "weights", self.dtype)
+        biases = as_layer_array(self.biases, "biases", self.dtype)
+        inputs = np.ascontiguousarray(inputs, dtype=self.dtype)
+        return (dense_relu_forward if self._relu else dense_forward)(inputs, weights, biases)
+
     def get_parameters(self):
         """``(weights, biases)``, as in the book."""
         return self.weights, self.biases
@@ -355,17 +369,18 @@ class DenseReLU(Dense):
         fused = cls.__new__(cls)
         fused.__dict__.update(dense.__dict__)
         fused.inputs = fused.output = fused.dinputs = fused.dweights = fused.dbiases = None
-        fused._buffers = _Buffers()
+        fused._buffers = Buffers()
         fused._unbind()
         return fused
 
 
-class _Activation:
-    """An activation without parameters: ``inputs``, ``output``, ``dinputs``, own buffers."""
+class Activation:
+    """Base of the activations without parameters (ReLU; fastbp.losses.Softmax): ``inputs``,
+    ``output``, ``dinputs``, buffers and a lock of their own."""
 
     def __init__(self):
         self.inputs = self.output = self.dinputs = None
-        self._buffers = _Buffers()
+        self._buffers = Buffers()
         self._lock = CallLock()  # serializes the calls of several threads
 
     def __setstate__(self, state):
@@ -377,12 +392,12 @@ class _Activation:
         # A copy writes its outputs into buffers of its own, under a lock of its own.
         new = type(self).__new__(type(self))
         new.__dict__.update(self.__dict__)
-        new._buffers = _Buffers()
+        new._buffers = Buffers()
         new._lock = CallLock()
         return new
 
 
-class ReLU(_Activation):
+class ReLU(Activation):
     """ReLU activation: ``output = max(inputs, 0)``; backward masks where ``inputs <= 0``."""
 
     def forward(self, inputs, training=False):
@@ -413,6 +428,14 @@ class ReLU(_Activation):
             KERNELS[inputs.dtype].relu_backward(as_2d(dvalues), as_2d(inputs), as_2d(out))
             self.dinputs = out
 
+    def infer(self, inputs):
+        """The output for ``inputs`` in a new array, this layer's attributes and buffers left
+        as they are; the layer's own ``forward`` where that was replaced."""
+        if not _own_forward(self):
+            self.forward(inputs, False)
+            return self.output
+        return relu_forward(inputs)
+
     def __repr__(self):
         return "ReLU()"
 
@@ -427,6 +450,12 @@ def _own_methods(layer, stock):
     instance or on its class."""
     return not any(name in vars(layer) for name in stock) and all(
         getattr(type(layer), name) is method for name, method in stock.items())
+
+
+def _own_forward(layer):
+    """Whether ``layer`` is of a class defined here and runs its ``forward`` as defined."""
+    stock = _STOCK_METHODS.get(type(layer))
+    return stock is not None and _own_methods(layer, {"forward": stock["forward"]})
 
 
 # The book's names, so that its code switches with one import line.

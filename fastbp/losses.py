@@ -15,7 +15,7 @@ from ._calllock import CallLock
 from ._constants import CONSTANTS
 from ._snapshot import ArraySnapshot
 from ._validation import as_layer_array, asarray_named, kernel_sets
-from .layers import _Activation, _Buffers
+from .layers import Activation, Buffers
 
 _KERNELS = kernel_sets(_loss, ("softmax",))
 
@@ -89,7 +89,7 @@ class Loss:
         return total
 
 
-class Softmax(_Activation):
+class Softmax(Activation):
     """Softmax activation over each row (row max subtracted first)."""
 
     def forward(self, inputs, training=False):
@@ -155,7 +155,7 @@ class SoftmaxCrossEntropy(Loss):
 
     def __init__(self):
         self.output = self.dinputs = None
-        self._buffers = _Buffers()
+        self._buffers = Buffers()
         self._lock = CallLock()  # serializes the calls of several threads
         # The fast path, as in fastbp.layers: arrays bound once, reused while unchanged.
         self._step = None
@@ -171,7 +171,7 @@ class SoftmaxCrossEntropy(Loss):
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._buffers = _Buffers()
+        self._buffers = Buffers()
         self._lock = CallLock()
         self._step = None
         self._forward_bound = self._backward_bound = None
@@ -184,16 +184,19 @@ class SoftmaxCrossEntropy(Loss):
     def forward(self, inputs, y_true):
         """Set ``output`` (probabilities) and return the mean loss."""
         inputs = _as_softmax_input(inputs)
-        return self._forward(inputs, *prepare_labels(y_true, inputs))
+        return self.forward_prepared(inputs, *prepare_labels(y_true, inputs))
 
     def backward(self, dvalues, y_true):
         """Set ``dinputs = (dvalues - one_hot(y_true)) / n_samples``."""
         dvalues = _as_softmax_input(dvalues)
-        self._backward(dvalues, prepare_labels(y_true, dvalues)[2])
+        self.backward_prepared(dvalues, prepare_labels(y_true, dvalues)[2])
 
-    # Checked inputs only, from here on (the Model checks its data once, not every step).
+    # -- the protocol with Model (docs/design.md, "Protocol") ------------------------------
+    # Model checks its data once (prepare_labels), then calls these every step.
 
-    def _forward(self, inputs, kind, y, labels):
+    def forward_prepared(self, inputs, kind, y, labels):
+        """``forward`` for a C-contiguous float32/float64 ``inputs`` (n_samples, n_classes)
+        and ``(kind, y, labels)`` from ``prepare_labels(y_true, inputs)``: no checks."""
         bound = self._forward_bound
         if bound is not None and bound.same(inputs, y, labels, self.output):
             # The step holds the loss's lock while it runs (as in fastbp.layers.Dense).
@@ -209,7 +212,8 @@ class SoftmaxCrossEntropy(Loss):
             self._forward_bound = ArraySnapshot(inputs, y, labels, out)
             return loss
 
-    def _backward(self, dvalues, labels):
+    def backward_prepared(self, dvalues, labels):
+        """``backward`` for a checked ``dvalues`` and the ``labels`` of ``prepare_labels``."""
         bound = self._backward_bound
         if bound is not None and bound.same(dvalues, labels, self.dinputs):
             self._step.backward()
@@ -222,6 +226,19 @@ class SoftmaxCrossEntropy(Loss):
             step.backward()
             self.dinputs = out
             self._backward_bound = ArraySnapshot(dvalues, labels, out)
+
+    def compiled_step(self):
+        """The compiled step (SoftmaxCrossEntropyStep) bound by the last forward and
+        backward, which Model's compiled training step replays; None when either call left
+        nothing bound, for a subclass, or where a forward or backward method was replaced on
+        the instance or the class."""
+        stock = _STOCK_METHODS.get(type(self))
+        if (stock is None or self._forward_bound is None or self._backward_bound is None
+                or any(name in vars(self) for name in stock)
+                or any(getattr(type(self), name) is not method
+                       for name, method in stock.items())):
+            return None
+        return self._step
 
     def _step_for(self, dtype):
         """The bound kernels for ``dtype``; new (and nothing bound) if the dtype changed."""
@@ -246,6 +263,11 @@ def prepare_labels(y_true, like, name="y_true"):
     y = np.ascontiguousarray(y, dtype=like.dtype)
     return kind, y, np.ascontiguousarray(np.argmax(y, axis=1), dtype=_LONG)
 
+
+# The methods that SoftmaxCrossEntropy.compiled_step stands for, as defined here.
+_STOCK_METHODS = {SoftmaxCrossEntropy: {
+    name: getattr(SoftmaxCrossEntropy, name)
+    for name in ("forward", "backward", "forward_prepared", "backward_prepared")}}
 
 Activation_Softmax = Softmax
 Loss_CategoricalCrossentropy = CategoricalCrossentropy

@@ -24,7 +24,6 @@ from ._calllock import CallLock
 from ._constants import CONSTANTS
 from ._train_step import NetworkStep
 from ._validation import as_layer_array
-from .functional import dense_forward, dense_relu_forward, relu_forward
 from .layers import Dense, DenseReLU, ReLU
 from .losses import CategoricalCrossentropy, Loss, Softmax, SoftmaxCrossEntropy, prepare_labels
 
@@ -32,29 +31,6 @@ from .losses import CategoricalCrossentropy, Loss, Softmax, SoftmaxCrossEntropy,
 _MAX_NETWORK_LAYERS = CONSTANTS["MAX_NETWORK_LAYERS"]
 
 __all__ = ["Model"]
-
-
-# The layers whose inference Model runs on the functional kernels, in arrays of its own.
-_INFERRED = (Dense, DenseReLU, ReLU)
-
-# The methods the compiled step replays, as fastbp defines them. A method replaced on an
-# instance or on the class runs user code that the compiled step would skip.
-_REPLAYED = {
-    SoftmaxCrossEntropy: ("forward", "backward", "_forward", "_backward"),
-}
-_STOCK_METHODS = {cls: {name: getattr(cls, name) for name in names}
-                  for cls, names in _REPLAYED.items()}
-
-
-def _overridden(obj, *names):
-    return any(name in vars(obj) for name in names)
-
-
-def _replayable(obj):
-    """obj is of a class the compiled step replays, with fastbp's own methods."""
-    stock = _STOCK_METHODS.get(type(obj))
-    return stock is not None and not _overridden(obj, *stock) and all(
-        getattr(type(obj), name) is method for name, method in stock.items())
 
 
 def _no_step():
@@ -203,20 +179,20 @@ class Model:
         if (type(loss_fn) is not SoftmaxCrossEntropy or optimizer is None
                 or not 1 <= len(graph) <= _MAX_NETWORK_LAYERS
                 or len({id(layer) for layer in graph}) != len(graph)  # one layer used twice
-                or loss_fn._forward_bound is None or loss_fn._backward_bound is None
-                or not _replayable(loss_fn)
                 or getattr(optimizer, "compiled_schedule", _no_step)() is None):
             return None
+        loss_step = loss_fn.compiled_step()
         steps = [getattr(layer, "compiled_step", _no_step)() for layer in graph]
         updates = [optimizer.compiled_update(layer) for layer in graph]
-        if (any(step is None for step in steps) or any(update is None for update in updates)
+        if (loss_step is None or any(step is None for step in steps)
+                or any(update is None for update in updates)
                 # Layers of two dtypes pass converted copies between them, made once.
                 or len({layer.dtype for layer in graph}) != 1):
             return None
         regularizers = [(layer.weight_regularizer_l1, layer.weight_regularizer_l2,
                          layer.bias_regularizer_l1, layer.bias_regularizer_l2)
                         for layer in graph]
-        step = NetworkStep(steps, loss_fn._step, updates, regularizers)
+        step = NetworkStep(steps, loss_step, updates, regularizers)
         # With what must stay as it is for the step to be replayed (_network_still_valid).
         return step, updates
 
@@ -233,38 +209,32 @@ class Model:
     def _forward(self, X, training):
         out = X
         for layer in self._graph:
-            out = layer.forward(out, training)
+            layer.forward(out, training)
+            out = layer.output  # the book's forward returns nothing
         return out
 
     def _infer(self, X):
         """The network's output for ``X`` in arrays of this call, between two training steps.
 
-        fastbp's own Dense, DenseReLU and ReLU run through the functional kernels, into new
-        arrays: the layers' buffers and bound arrays, which a training in another thread
-        is using, stay as they are. Any other layer runs its own ``forward``, which is why
-        the step lock is held throughout.
+        A layer with ``infer`` (fastbp's Dense, DenseReLU and ReLU) computes into new arrays:
+        its buffers and bound arrays, which a training in another thread is using, stay as
+        they are. Any other layer runs its own ``forward``, which is why the step lock is
+        held throughout.
         """
         with self._step_lock:
             out = X
             for layer in self._graph:
-                kind = type(layer)
-                if kind in _INFERRED and not _overridden(layer, "forward"):
-                    if kind is ReLU:
-                        out = relu_forward(out)
-                        continue
-                    dtype = layer.dtype
-                    weights = as_layer_array(layer.weights, "weights", dtype)
-                    biases = as_layer_array(layer.biases, "biases", dtype)
-                    out = np.ascontiguousarray(out, dtype=dtype)
-                    out = (dense_relu_forward if kind is DenseReLU else dense_forward)(
-                        out, weights, biases)
+                infer = getattr(layer, "infer", None)
+                if infer is not None:
+                    out = infer(out)
                 else:
-                    out = layer.forward(out, False)
+                    layer.forward(out, False)
+                    out = layer.output
             return out
 
     def _backward(self, labels):
         loss = self._output_loss
-        loss._backward(loss.output, labels)
+        loss.backward_prepared(loss.output, labels)
         dvalues = loss.dinputs
         for layer in reversed(self._graph):
             layer.backward(dvalues)
@@ -372,7 +342,7 @@ class Model:
                         data_loss_sum += compiled_loss * n
                     else:
                         logits = self._forward(Xb, True)
-                        data_loss_sum += loss_fn._forward(logits, kind, yb, lb) * n
+                        data_loss_sum += loss_fn.forward_prepared(logits, kind, yb, lb) * n
                         self._backward(lb)
                         optimizer.pre_update_params()
                         for layer in self._trainable:
@@ -412,7 +382,7 @@ class Model:
         for batch in self._batches(X.shape[0], batch_size):
             logits = self._infer(X[batch])
             n = logits.shape[0]
-            loss_sum += loss_fn._forward(logits, kind, y[batch], labels[batch]) * n
+            loss_sum += loss_fn.forward_prepared(logits, kind, y[batch], labels[batch]) * n
             correct += self._accuracy(loss_fn.output, labels[batch]) * n
         n = X.shape[0]
         return (loss_sum / n, correct / n) if n else (float("nan"), float("nan"))

@@ -169,3 +169,43 @@ def test_a_book_style_layer_with_a_list_of_weights_gets_arrays():
     fastbp.SGD(0.5).update_params(layer)
     assert_array_equal(layer.weights, [[0.5, 1.5], [2.5, 3.5]])
     assert_array_equal(layer.biases, [[-0.5, -0.5]])
+
+
+def test_loss_compiled_step_and_prepared_calls():
+    from fastbp.losses import prepare_labels
+    rng = np.random.default_rng(4)
+    logits = rng.standard_normal((6, 3))
+    y = np.array([0, 1, 2, 2, 1, 0])
+    loss, plain = fastbp.SoftmaxCrossEntropy(), fastbp.SoftmaxCrossEntropy()
+    assert loss.compiled_step() is None
+    value = loss.forward_prepared(logits, *prepare_labels(y, logits))
+    assert loss.compiled_step() is None  # no backward yet
+    loss.backward_prepared(loss.output, prepare_labels(y, logits)[2])
+    assert loss.compiled_step() is not None
+    assert value == plain.forward(logits, y)
+    plain.backward(plain.output, y)
+    assert_array_equal(loss.dinputs, plain.dinputs)
+
+    class Smoothed(fastbp.SoftmaxCrossEntropy):
+        pass
+
+    sub = Smoothed()
+    sub.forward(logits, y)
+    sub.backward(sub.output, y)
+    assert sub.compiled_step() is None
+    plain.backward = lambda dvalues, y_true: None
+    assert plain.compiled_step() is None
+
+
+@pytest.mark.parametrize("layer", [fastbp.Dense(3, 4, rng=1), fastbp.DenseReLU(3, 4, rng=1),
+                                   fastbp.ReLU()], ids=["Dense", "DenseReLU", "ReLU"])
+def test_infer_leaves_the_layer_alone(layer):
+    X = np.random.default_rng(5).standard_normal((6, 3))
+    if isinstance(layer, fastbp.ReLU):
+        X = X @ np.ones((3, 4))
+    before = layer.forward(X).copy()
+    kept = layer.output
+    got = layer.infer(2 * X)
+    assert layer.output is kept and got is not kept
+    assert_array_equal(layer.output, before)
+    assert_allclose(got, layer.forward(2 * X), rtol=1e-15)
