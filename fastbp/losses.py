@@ -78,9 +78,13 @@ class Loss:
     def regularization_loss(layer):
         """The book's L1/L2 penalty of one layer: λ·Σ|w| and λ·Σw², weights and biases."""
         total = 0.0
+        # A layer without regularizer attributes (written the book's way before chapter 14)
+        # has none.
         for params, l1, l2 in (
-            (layer.weights, layer.weight_regularizer_l1, layer.weight_regularizer_l2),
-            (layer.biases, layer.bias_regularizer_l1, layer.bias_regularizer_l2),
+            (layer.weights, getattr(layer, "weight_regularizer_l1", 0),
+             getattr(layer, "weight_regularizer_l2", 0)),
+            (layer.biases, getattr(layer, "bias_regularizer_l1", 0),
+             getattr(layer, "bias_regularizer_l2", 0)),
         ):
             if l1 > 0:
                 total += l1 * float(np.sum(np.abs(params)))
