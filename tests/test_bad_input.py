@@ -9,6 +9,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import fastbp
+from fastbp import _fastcheck
 
 SENTINEL = -1234.5
 
@@ -640,3 +641,43 @@ def test_masked_arrays_are_refused_not_unmasked(call):
     masked = np.ma.masked_array(np.ones((2, 2)), mask=[[False, True], [False, False]])
     with pytest.raises(TypeError, match=r"inputs is a masked array"):
         call(masked)
+
+
+# One set of input rules. The functional API's compiled fast check (fastbp/_fastcheck.pyx)
+# recognises only the plain case (exact ndarrays of one native float dtype, C-contiguous,
+# aligned, matching shapes, free outputs) and hands everything else to the Python rules
+# above, which raise. Held to that here case by case: it declines every bad input of the
+# table and writes nothing. (A private module: the rule table is what it is tested against.)
+_FAST_CHECK = {
+    F.dense_forward: lambda inputs, weights, biases, out=None:
+        _fastcheck.dense_forward_plain(inputs, weights, biases, out, False),
+    F.dense_relu_forward: lambda inputs, weights, biases, out=None:
+        _fastcheck.dense_forward_plain(inputs, weights, biases, out, True),
+    F.relu_forward: lambda inputs, out=None: _fastcheck.relu_forward_plain(inputs, out),
+    F.relu_backward: lambda dvalues, inputs, out=None:
+        _fastcheck.relu_backward_plain(dvalues, inputs, out),
+    F.dense_backward: lambda dvalues, inputs, weights, dinputs=None, dweights=None,
+    dbiases=None: _fastcheck.dense_backward_plain(dvalues, inputs, weights, None, dinputs,
+                                                  dweights, dbiases),
+    F.dense_relu_backward: lambda dvalues, inputs, weights, output, dinputs=None,
+    dweights=None, dbiases=None: (
+        None if output is None  # the public function refuses None before asking
+        else _fastcheck.dense_backward_plain(dvalues, inputs, weights, output, dinputs,
+                                             dweights, dbiases)),
+}
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=[c[0] for c in ALL_CASES])
+def test_the_fast_check_declines_every_bad_input(case):
+    _, build, _, _ = case
+    func, args, kwargs = build()
+    arrays = _arrays_in(args, kwargs)
+    before = [a.copy() for a in arrays]
+    assert _FAST_CHECK[func](*args, **kwargs) is None
+    for a, b in zip(arrays, before):
+        assert_array_equal(a, b)
+
+
+def test_the_rule_table_covers_every_fast_checked_function():
+    assert {build()[0] for _, build, _, _ in ALL_CASES} == set(_FAST_CHECK)
+    assert len(ALL_CASES) >= 95
