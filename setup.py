@@ -45,9 +45,10 @@ if DEBUG and GCC_LIKE:
 if NATIVE and GCC_LIKE:
     extra_compile_args.append("-march=native")
 
-variants = {name: [] for name in ("_blas", "_calllock", "_constants", "_kernels", "_overlap",
-                                  "_snapshot", "_fastcheck", "_loss", "_optimizers",
-                                  "_train_step")}
+# _cpu, which detects the CPU's features, is built for the baseline like all but one.
+variants = {name: [] for name in ("_blas", "_calllock", "_constants", "_cpu", "_kernels",
+                                  "_overlap", "_snapshot", "_fastcheck", "_loss",
+                                  "_optimizers", "_train_step")}
 if GCC_LIKE and platform.machine().lower() in ("x86_64", "amd64") and not NATIVE:
     variants["_kernels_avx2"] = ["-march=x86-64-v3"]
 

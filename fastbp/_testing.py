@@ -20,9 +20,8 @@ set it while no other thread computes.
 """
 
 import contextlib
-import importlib
 
-from . import _validation
+from . import _dispatch, _validation
 
 __all__ = ["PATHS", "active_paths", "built_paths", "kernel_paths"]
 
@@ -30,10 +29,7 @@ PATHS = ("thin_inputs", "thin_outputs", "thin_backward")
 
 
 def _builds():
-    builds = [_validation._baseline_kernels]
-    with contextlib.suppress(ImportError):
-        builds.append(importlib.import_module("fastbp._kernels_avx2"))
-    return builds
+    return [m for m in map(_dispatch.build, _dispatch.BUILDS) if m is not None]
 
 
 @contextlib.contextmanager

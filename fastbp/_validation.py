@@ -6,12 +6,9 @@ runs: each error is a ``TypeError`` (wrong kind or dtype) or ``ValueError`` (wro
 layout or aliasing) whose message names the argument and shows what was expected and got.
 """
 
-import os
-
 import numpy as np
 
-from . import _fastcheck, _train_step
-from . import _kernels as _baseline_kernels
+from . import _dispatch, _fastcheck, _train_step
 from ._constants import CONSTANTS
 from ._overlap import may_overlap, overlaps_any
 
@@ -33,41 +30,10 @@ _KERNEL_NAMES = (
 )
 
 
-def _cpu_has(*features):
-    try:  # numpy's own runtime CPU detection (it also checks that the OS saves AVX state)
-        from numpy._core._multiarray_umath import __cpu_features__
-    except ImportError:
-        return False
-    return all(__cpu_features__.get(f, False) for f in features)
-
-
-def _select_kernels():
-    """The kernel build to use: x86-64-v3 where the CPU has it, else the baseline.
-
-    ``FASTBP_KERNELS=baseline`` (or ``avx2``) in the environment forces one.
-    """
-    wanted = os.environ.get("FASTBP_KERNELS", "").strip().lower()
-    if wanted not in ("", "baseline", "avx2"):
-        raise ImportError(f"FASTBP_KERNELS must be 'baseline' or 'avx2', got {wanted!r}")
-    if wanted == "baseline":
-        return _baseline_kernels
-    try:
-        from . import _kernels_avx2
-    except ImportError:
-        _kernels_avx2 = None
-    if wanted == "avx2":
-        if _kernels_avx2 is None or not _cpu_has("AVX", "AVX2", "FMA3"):
-            raise ImportError("FASTBP_KERNELS=avx2, but that build or the CPU support is missing")
-        return _kernels_avx2
-    # x86-64-v3 as gcc's -march=x86-64-v3 assumes it (numpy's names for the features).
-    if _kernels_avx2 is not None and _cpu_has("AVX", "AVX2", "FMA3", "F16C", "BMI", "BMI2",
-                                               "LZCNT", "MOVBE", "POPCNT"):
-        return _kernels_avx2
-    return _baseline_kernels
-
-
-kernels_module = _select_kernels()
-KERNEL_VARIANT = "avx2" if kernels_module is not _baseline_kernels else "baseline"
+# The kernel build that runs (fastbp/_dispatch.py) and the baseline one (tests compare them).
+kernels_module = _dispatch.kernels_module
+KERNEL_VARIANT = _dispatch.KERNEL_VARIANT
+_baseline_kernels = _dispatch.build("baseline")
 # The modules compiled once call the chosen build's kernels: the functional API's fast path
 # (fastbp/_fastcheck.pyx) and the training step (fastbp/_train_step.pyx).
 _fastcheck.use_kernels(kernels_module._kernel_table())

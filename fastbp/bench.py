@@ -43,7 +43,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastbp
 from fastbp import reference
-from fastbp._validation import KERNEL_VARIANT
+from fastbp._dispatch import KERNEL_VARIANT
 
 # (samples, inputs, neurons): the book's spiral layer and its output layer, an MNIST-sized
 # hidden layer at a small and a larger batch, and one large square layer.

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from fastbp import _validation
+from fastbp import _dispatch, _validation
 from fastbp._testing import PATHS, built_paths, kernel_paths
 
 try:
@@ -23,7 +23,7 @@ except ImportError:
     avx2 = None
 
 pytestmark = pytest.mark.skipif(
-    avx2 is None or not _validation._cpu_has("AVX2", "FMA3"),
+    avx2 is None or not _dispatch.CPU_FEATURES["x86-64-v3"],
     reason="no x86-64-v3 build or CPU here",
 )
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from fastbp import _validation
+from fastbp import _dispatch, _validation
 from fastbp import reference as R
 from fastbp._testing import built_paths, kernel_paths
 
@@ -23,7 +23,7 @@ try:
     _avx2 = importlib.import_module("fastbp._kernels_avx2")
 except ImportError:
     _avx2 = None
-if _avx2 is not None and _validation._cpu_has("AVX2", "FMA3"):
+if _avx2 is not None and _dispatch.CPU_FEATURES["x86-64-v3"]:
     MODULES.append(_avx2)
 MODULES = [m for m in MODULES if "thin_inputs" in built_paths(m)]
 pytestmark = pytest.mark.skipif(not MODULES, reason="no kernel build here has thin_inputs")

@@ -1,0 +1,78 @@
+"""fastbp/_dispatch.py: the kernel build chosen from the CPU, read here independently."""
+
+import os
+import platform
+
+import pytest
+
+import fastbp
+from fastbp import _cpu, _dispatch
+
+# What -march=x86-64-v3 assumes, by the names Linux gives the flags in /proc/cpuinfo (which
+# it lists only where the kernel also saves the registers they need).
+X86_64_V3 = {"avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "movbe", "abm", "sse4_2", "popcnt"}
+X86_64_V4 = X86_64_V3 | {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}
+
+
+def cpuinfo_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return None
+
+
+on_linux_x86 = pytest.mark.skipif(
+    cpuinfo_flags() is None or platform.machine().lower() not in ("x86_64", "amd64"),
+    reason="needs Linux on x86-64 (/proc/cpuinfo)")
+
+
+@on_linux_x86
+def test_the_cpu_features_agree_with_proc_cpuinfo():
+    flags, seen = cpuinfo_flags(), _cpu.features()
+    assert _cpu.DETECTION
+    assert seen["x86-64-v3"] == X86_64_V3.issubset(flags)
+    assert seen["x86-64-v4"] == X86_64_V4.issubset(flags)
+    for name, flag in [("avx2", "avx2"), ("fma", "fma"), ("avx512f", "avx512f"),
+                       ("bmi2", "bmi2"), ("sse4.2", "sse4_2")]:
+        assert seen[name] == (flag in flags), name
+
+
+@on_linux_x86
+@pytest.mark.skipif(bool(os.environ.get("FASTBP_KERNELS", "").strip()),
+                    reason="FASTBP_KERNELS forces a build")
+def test_the_build_chosen_is_the_best_this_cpu_runs():
+    flags = cpuinfo_flags()
+    want = ("avx2" if X86_64_V3.issubset(flags) and _dispatch.build("avx2") is not None
+            else "baseline")
+    assert _dispatch.KERNEL_VARIANT == want
+    assert _dispatch.kernels_module is _dispatch.build(want)
+
+
+def test_fastbp_kernels_forces_a_build():
+    name, module, reason = _dispatch.select("baseline")
+    assert (name, module, reason) == ("baseline", _dispatch.build("baseline"), "FASTBP_KERNELS")
+    if _dispatch.build("avx2") is not None and _cpu.features()["x86-64-v3"]:
+        assert _dispatch.select(" AVX2 ")[:2] == ("avx2", _dispatch.build("avx2"))
+
+
+def test_a_build_the_cpu_cannot_run_is_refused_with_the_reason():
+    no_v3 = dict.fromkeys(_cpu.FEATURES, False)
+    if _dispatch.build("avx2") is not None:
+        with pytest.raises(ImportError, match="does not support x86-64-v3"):
+            _dispatch.select("avx2", no_v3)
+    name, module, reason = _dispatch.select("", no_v3)  # the baseline, whatever the CPU
+    assert name == "baseline" and module is _dispatch.build("baseline")
+
+
+def test_an_unknown_build_is_refused():
+    with pytest.raises(ImportError, match="FASTBP_KERNELS must be one of baseline, avx2, "
+                                          "got 'avx9'"):
+        _dispatch.select("avx9")
+
+
+def test_the_chosen_build_runs_the_public_api():
+    assert fastbp._validation.kernels_module is _dispatch.kernels_module
