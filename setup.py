@@ -13,6 +13,7 @@ one at import when the CPU has AVX2 and FMA (``FASTBP_KERNELS=baseline`` forces 
 import os
 import platform
 
+import Cython
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -76,7 +77,9 @@ extensions = [
         [f"fastbp/{name}.pyx"],
         include_dirs=[numpy.get_include()],
         extra_compile_args=extra_compile_args + flags,
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+                       # for fastbp.show_config()
+                       ("FASTBP_CYTHON_VERSION", f'"{Cython.__version__}"')]
         + ([("FASTBP_CHECKED_BUILD", "1")] if DEBUG else [])
         + ([("FASTBP_LIBMVEC", "1")] if name in uses_libmvec else []),
         libraries=["mvec"] if name in uses_libmvec else [],

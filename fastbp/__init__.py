@@ -15,8 +15,10 @@ Training (chapters 10-22): ``SoftmaxCrossEntropy`` (and ``Softmax``,
 ``Model``; ``fastbp.datasets.spiral_data``; ``python -m fastbp.train`` for the chapter-10 demo.
 
 ``fastbp.reference`` holds the same computations in plain numpy, the book's way.
+``show_config()`` prints what fastbp runs on: the kernel build and why, the CPU, the BLAS.
 """
 
+from ._config import show_config
 from .functional import (
     dense_backward,
     dense_forward,
@@ -75,4 +77,5 @@ __all__ = [
     "Optimizer_RMSprop",
     "Optimizer_Adam",
     "Model",
+    "show_config",
 ]

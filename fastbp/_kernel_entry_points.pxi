@@ -98,6 +98,28 @@ def _kernel_table():
     return PyCapsule_New(<void *> &_TABLE, KERNEL_TABLE_NAME, NULL)
 
 
+cdef extern from *:
+    """
+    #ifndef FASTBP_CYTHON_VERSION
+    #define FASTBP_CYTHON_VERSION "unknown"
+    #endif
+    #if defined(__clang__)
+    #define FASTBP_COMPILER "Clang " __clang_version__
+    #elif defined(__GNUC__)
+    #define FASTBP_COMPILER "GCC " __VERSION__
+    #elif defined(_MSC_VER)
+    #define FASTBP_COMPILER "MSVC"
+    #else
+    #define FASTBP_COMPILER "unknown compiler"
+    #endif
+    """
+    const char *FASTBP_CYTHON_VERSION
+    const char *FASTBP_COMPILER
+
+# How this build was made (fastbp.show_config).
+BUILD_INFO = {"cython": FASTBP_CYTHON_VERSION.decode(), "compiler": FASTBP_COMPILER.decode(),
+              "checked": bool(FASTBP_CHECKED_BUILD), "thin kernels": bool(FASTBP_THIN_KERNELS)}
+
 # The special paths by name, and those this build has (see _kernel_paths.pxi); read by
 # fastbp._testing.kernel_paths, the one switch for tests and benchmarks.
 PATH_BITS = {"thin_inputs": PATH_THIN_INPUTS, "thin_outputs": PATH_THIN_OUTPUTS,

@@ -31,6 +31,7 @@ dense_relu_backward: _FusedFunction
 # grad += l1·sign(param) + 2·l2·param. (param, grad, l1: float, l2: float), 2-D.
 regularization_grad: _FusedFunction
 
+BUILD_INFO: dict[str, str | bool]  # Cython, compiler, checked build, thin kernels
 PATH_BITS: dict[str, int]  # the special paths by name (fastbp._testing.PATHS)
 PATHS_BUILT: int  # the mask of those this build has
 def _set_paths(paths: int) -> int: ...  # fastbp._testing.kernel_paths only; the old mask

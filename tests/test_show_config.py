@@ -1,0 +1,68 @@
+"""fastbp.show_config(): what fastbp runs on, printed or as a dict."""
+
+import platform
+
+import numpy as np
+import pytest
+import scipy
+
+import fastbp
+from fastbp import _dispatch
+
+
+def test_the_dict_has_every_part():
+    config = fastbp.show_config(mode="dicts")
+    assert set(config) == {"fastbp", "kernels", "cpu", "build", "blas", "python", "numpy",
+                           "scipy"}
+    assert config["fastbp"]["version"] == fastbp.__version__
+    assert config["kernels"]["build"] == _dispatch.KERNEL_VARIANT
+    assert config["kernels"]["module"] == _dispatch.kernels_module.__name__
+    assert config["kernels"]["reason"] == _dispatch.REASON
+    assert set(config["kernels"]["special paths"]) <= {"thin_inputs", "thin_outputs",
+                                                       "thin_backward"}
+    assert set(config["build"]) == {"cython", "compiler", "checked", "thin kernels"}
+    assert config["build"]["cython"][0] == "3"
+    assert set(config["blas"]) == {"library", "version", "kernels", "threads", "filepath",
+                                   "source"}
+    assert config["numpy"] == np.__version__ and config["scipy"] == scipy.__version__
+    assert config["python"]["version"] == platform.python_version()
+    assert all(name in _dispatch.CPU_FEATURES for name in config["cpu"]["features"])
+
+
+def test_the_blas_is_scipys_as_loaded():
+    pytest.importorskip("threadpoolctl")
+    blas = fastbp.show_config(mode="dicts")["blas"]
+    assert blas["source"] == "threadpoolctl"
+    assert "scipy" in blas["filepath"] and blas["threads"] >= 1
+    assert blas["library"] == "openblas" and blas["version"]
+
+
+def test_the_x86_64_v3_build_says_why():
+    config = fastbp.show_config(mode="dicts")
+    if config["kernels"]["build"] == "avx2" and config["kernels"]["reason"] != "FASTBP_KERNELS":
+        assert config["kernels"]["reason"] == "the CPU supports x86-64-v3"
+        assert "x86-64-v3" in config["cpu"]["features"]
+        assert config["build"]["thin kernels"]
+
+
+def test_printed(capsys):
+    assert fastbp.show_config() is None
+    out = capsys.readouterr().out
+    config = fastbp.show_config(mode="dicts")
+    assert out.startswith(f"fastbp {fastbp.__version__}")
+    assert f"kernels: {config['kernels']['build']}" in out
+    assert f"numpy {np.__version__}, scipy {scipy.__version__}" in out
+    assert "BLAS: " in out and "built with: Cython 3" in out
+
+
+def test_bad_mode():
+    with pytest.raises(ValueError, match="mode must be 'stdout' or 'dicts', got 'yaml'"):
+        fastbp.show_config(mode="yaml")
+
+
+def test_without_threadpoolctl_the_blas_comes_from_scipys_build(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import raises ImportError
+    blas = fastbp.show_config(mode="dicts")["blas"]
+    assert blas["library"] == "scipy-openblas" and blas["version"]
+    assert blas["threads"] is None and "threadpoolctl not installed" in blas["source"]
