@@ -1,11 +1,13 @@
 """``fastbp.show_config()``: what fastbp runs on, for bug reports and benchmark tables."""
 
+import importlib
 import os
 import platform
 import sys
 
 import numpy as np
 
+from . import _blas as _blas_module
 from . import _cpu, _dispatch, _testing
 
 __all__ = ["show_config"]
@@ -23,38 +25,37 @@ def _cpu_name():
 
 
 def _blas():
-    """The BLAS fastbp calls: scipy's (scipy.linalg.cython_blas), as threadpoolctl sees it
-    loaded in this process, else as scipy was built against."""
-    import scipy
-
-    info = {"library": None, "version": None, "kernels": None, "threads": None,
-            "filepath": None, "source": None}
+    """The BLAS fastbp calls (the scipy-openblas32 package's), as threadpoolctl sees it
+    loaded in this process, else as the package describes itself."""
+    info = {"library": "openblas", "version": None, "kernels": None, "threads": None,
+            "filepath": _blas_module.LIBRARY, "source": None}
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
         threadpool_info = None
     if threadpool_info is not None:
         for lib in threadpool_info():
-            path = lib.get("filepath") or ""
-            if lib.get("user_api") == "blas" and (
-                    "scipy.libs" in path or f"{os.sep}scipy{os.sep}" in path):
+            if lib.get("filepath") and os.path.samefile(lib["filepath"], info["filepath"]):
                 info.update(library=lib.get("internal_api"), version=lib.get("version"),
                             kernels=lib.get("architecture"), threads=lib.get("num_threads"),
-                            filepath=path, source="threadpoolctl")
+                            source="threadpoolctl")
                 return info
-    try:
-        built = scipy.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        info.update(library=built.get("name"), version=built.get("version"),
-                    source="scipy's build configuration (threadpoolctl not installed: "
-                           "kernels and threads unknown)")
-    except Exception:  # scipy's config format is scipy's to change
-        info["source"] = "unknown"
+    import scipy_openblas32
+
+    info.update(version=scipy_openblas32.__version__,
+                source="scipy-openblas32 (threadpoolctl not installed: kernels and threads "
+                       "unknown)")
     return info
 
 
-def _config():
-    import scipy
+def _version(module):
+    try:
+        return importlib.import_module(module).__version__
+    except ImportError:
+        return None
 
+
+def _config():
     kernels = _dispatch.kernels_module
     build = dict(kernels.BUILD_INFO)
     features = _dispatch.CPU_FEATURES
@@ -72,7 +73,7 @@ def _config():
         "python": {"version": platform.python_version(),
                    "implementation": platform.python_implementation()},
         "numpy": np.__version__,
-        "scipy": scipy.__version__,
+        "scipy": _version("scipy"),  # not a dependency: for bug reports only
     }
 
 
@@ -100,7 +101,7 @@ def show_config(mode="stdout"):
         f"BLAS: {blas['library']} {blas['version']}"
         + (f", {blas['kernels']} kernels, {blas['threads']} threads" if blas['kernels'] else "")
         + f" ({blas['source']})" + (f"\n      {blas['filepath']}" if blas['filepath'] else ""),
-        f"numpy {config['numpy']}, scipy {config['scipy']}, "
+        f"numpy {config['numpy']}, scipy {config['scipy'] or 'not installed'}, "
         f"{config['python']['implementation']} {config['python']['version']}",
     ]
     print("\n".join(lines))

@@ -22,8 +22,8 @@ How it measures, for each size and dtype:
 The machine, BLAS libraries and threads (threadpoolctl) are printed above the table, and
 whether OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE were set (they change numpy's BLAS kernels).
 
-Two BLAS thread pools live in this process: numpy's OpenBLAS (the reference) and scipy's
-(fastbp). An idle OpenBLAS thread spins for about 2**28 cycles (~0.1 s) before it sleeps, so
+Two BLAS thread pools live in this process: numpy's OpenBLAS (the reference) and fastbp's
+(the scipy-openblas32 package's). An idle OpenBLAS thread spins for about 2**28 cycles (~0.1 s) before it sleeps, so
 when the two alternate with more than one thread, each runs against the other's spinning
 threads and both slow down erratically. Unless OPENBLAS_THREAD_TIMEOUT is already set (or
 ``--keep-env`` is given), the benchmark re-runs itself with OPENBLAS_THREAD_TIMEOUT=4
@@ -162,7 +162,8 @@ class NumpyProducts:
 
     The reference's time over this one's (the ``bound`` column) is the speedup a step would
     reach if it cost nothing but these three products, run as fast as numpy's OpenBLAS runs
-    them (fastbp calls scipy's OpenBLAS, the same kernels in another build). Where the
+    them (fastbp calls the scipy-openblas32 package's OpenBLAS, the same kernels in another
+    build). Where the
     products dominate the step (784 inputs and up), a target above it asks for products
     faster than that BLAS. At the spiral's sizes the products are small, this time is
     mostly numpy's per-call cost, and the bound says little.
@@ -372,9 +373,9 @@ def torch_version():
 
 
 def blas_owner(lib):
-    """'numpy: ' or 'scipy (fastbp): ' by the folder a BLAS library was loaded from."""
+    """'numpy: ' or 'fastbp: ' by the folder a BLAS library was loaded from."""
     path = lib.get("filepath") or ""
-    for owner, label in (("numpy", "numpy: "), ("scipy", "scipy (fastbp): ")):
+    for owner, label in (("numpy", "numpy: "), ("scipy_openblas32", "fastbp: ")):
         if f"{owner}.libs" in path or f"{os.sep}{owner}{os.sep}" in path:
             return label
     return ""
@@ -423,7 +424,7 @@ def main(argv=None):
                              "1024x1024x1024)")
     parser.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
     parser.add_argument("--threads", type=_parse_list(int), default=None, metavar="N[,N...]",
-                        help="BLAS threads for numpy's and scipy's BLAS alike (threadpoolctl); "
+                        help="BLAS threads for numpy's and fastbp's BLAS alike (threadpoolctl); "
                              "default: leave the BLAS default")
     parser.add_argument("--repeat", type=int, default=21,
                         help="interleaved rounds per configuration (default 21)")

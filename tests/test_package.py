@@ -26,3 +26,15 @@ def test_constants_are_read_from_one_place():
     assert _validation.BLAS_MAX_DIM == CONSTANTS["BLAS_MAX_DIM"]
     assert losses._CLIP == CONSTANTS["CLIP"]
     assert model._MAX_NETWORK_LAYERS == CONSTANTS["MAX_NETWORK_LAYERS"]
+
+
+def test_import_loads_no_benchmark_dependency():
+    # import fastbp needs numpy and its BLAS only: the benchmarks' libraries (and scipy,
+    # which fastbp does not use) stay unloaded until something asks for them.
+    import subprocess
+    import sys
+    code = ("import sys, fastbp; print(' '.join(sorted(m for m in ('scipy', 'threadpoolctl', "
+            "'matplotlib', 'torch', 'jax', 'pytest') if m in sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd="/").stdout.split()
+    assert loaded == []
