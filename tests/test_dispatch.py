@@ -3,10 +3,11 @@
 import os
 import platform
 
+import numpy as np
 import pytest
 
 import fastbp
-from fastbp import _cpu, _dispatch
+from fastbp import _cpu, _dispatch, _validation
 
 # What -march=x86-64-v3 assumes, by the names Linux gives the flags in /proc/cpuinfo (which
 # it lists only where the kernel also saves the registers they need).
@@ -76,3 +77,32 @@ def test_an_unknown_build_is_refused():
 
 def test_the_chosen_build_runs_the_public_api():
     assert fastbp._validation.kernels_module is _dispatch.kernels_module
+
+
+def _runnable_builds():
+    return [m for name, m in ((n, _dispatch.build(n)) for n in _dispatch.BUILDS)
+            if m is not None and (_dispatch.BUILDS[name][1] is None
+                                  or _cpu.features()[_dispatch.BUILDS[name][1]])]
+
+
+@pytest.mark.parametrize("shape", [(300, 2, 64), (300, 64, 3), (64, 200, 96)],
+                         ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_each_build_gives_the_same_bits_run_to_run(shape, dtype):
+    # Same inputs, same build: the same bits every time (BLAS with one thread or several:
+    # OpenBLAS splits a product the same way each call).
+    n, i, o = shape
+    rng = np.random.default_rng(7)
+    X, W = rng.standard_normal((n, i)).astype(dtype), rng.standard_normal((i, o)).astype(dtype)
+    b, D = rng.standard_normal((1, o)).astype(dtype), rng.standard_normal((n, o)).astype(dtype)
+    for module in _runnable_builds():
+        kernels = _validation.kernel_sets(module)[np.dtype(dtype)]
+        runs = []
+        for _ in range(3):
+            out = np.empty((n, o), dtype)
+            kernels.dense_forward(X, W, b, out, True)
+            grads = [np.empty((n, o), dtype), np.empty((n, i), dtype),
+                     np.empty((i, o), dtype), np.empty((1, o), dtype)]
+            kernels.dense_relu_backward(D, X, W, out, *grads)
+            runs.append([out.tobytes()] + [g.tobytes() for g in grads[1:]])
+        assert runs[0] == runs[1] == runs[2], module.__name__
