@@ -39,11 +39,17 @@ import sys
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastbp
 from fastbp import reference
 from fastbp._dispatch import KERNEL_VARIANT
+
+# threadpoolctl comes with the benchmarks' extra (pip install "fastbp[bench]"); without it
+# the command says so and stops (main), rather than fail on import.
+try:
+    from threadpoolctl import threadpool_info, threadpool_limits
+except ImportError:
+    threadpool_info = threadpool_limits = None
 
 # (samples, inputs, neurons): the book's spiral layer and its output layer, an MNIST-sized
 # hidden layer at a small and a larger batch, and one large square layer.
@@ -411,7 +417,15 @@ def format_markdown(info, results, command):
     return "\n".join(lines) + "\n"
 
 
+def require_bench_extra(command):
+    """Stop ``command`` with a message naming the extra when threadpoolctl is missing."""
+    if threadpool_limits is None:
+        sys.exit(f"{command} needs threadpoolctl, which the benchmarks' extra installs: "
+                 "pip install 'fastbp[bench]'")
+
+
 def main(argv=None):
+    require_bench_extra("python -m fastbp.bench")
     parser = argparse.ArgumentParser(
         prog="python -m fastbp.bench",
         description="Time one Dense+ReLU forward+backward step: fastbp against the "

@@ -23,10 +23,10 @@ import sys
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 import fastbp
 from fastbp import reference
+from fastbp.bench import require_bench_extra, threadpool_limits
 from fastbp.datasets import spiral_data
 
 OPTIMIZERS = {
@@ -104,6 +104,7 @@ def train_torch(X, y, *, optimizer, epochs, dtype, seed, threads):
 
 
 def main(argv=None):
+    require_bench_extra("python -m fastbp.train")
     parser = argparse.ArgumentParser(prog="python -m fastbp.train", description=__doc__.split(
         "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=10000)

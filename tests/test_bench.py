@@ -85,3 +85,16 @@ def test_train_markdown_holds_the_command_and_rows(tmp_path, capsys):
         # the same loss as the printed table's
         (printed_row,) = [line for line in printed.splitlines() if line.startswith(name)]
         assert printed_row.split()[1] == loss
+
+
+@pytest.mark.parametrize("command", ["fastbp.bench", "fastbp.train"])
+def test_the_commands_name_their_extra_when_threadpoolctl_is_missing(command):
+    import subprocess
+    import sys
+    code = ("import sys, runpy; sys.modules['threadpoolctl'] = None; "
+            f"runpy.run_module({command!r}, run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd="/")
+    assert done.returncode == 1
+    assert f"python -m {command} needs threadpoolctl" in done.stderr
+    assert "pip install 'fastbp[bench]'" in done.stderr
