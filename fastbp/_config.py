@@ -13,7 +13,8 @@ from . import _cpu, _dispatch, _testing
 __all__ = ["show_config"]
 
 
-def _cpu_name():
+def cpu_name():
+    """The CPU's model name (Linux's /proc/cpuinfo), else what platform knows."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -65,7 +66,7 @@ def _config():
         "kernels": {"build": _dispatch.KERNEL_VARIANT, "module": kernels.__name__,
                     "reason": _dispatch.REASON,
                     "special paths": list(_testing.active_paths())},
-        "cpu": {"name": _cpu_name(), "machine": platform.machine(),
+        "cpu": {"name": cpu_name(), "machine": platform.machine(),
                 "detection": _cpu.DETECTION,
                 "features": [name for name, seen in features.items() if seen]},
         "build": build,

@@ -375,8 +375,8 @@ cdef void dense_backward_ptr(const floating *dY, const floating *X, const floati
     # IN:  dY, output (n_samples, n_neurons), X (n_samples, n_inputs), W (n_inputs, n_neurons)
     # OUT: dz (n_samples, n_neurons), dX (n_samples, n_inputs), dW (n_inputs, n_neurons),
     #      db (1, n_neurons)
-    # With dz NULL the caller saw the one-pass path (_backward_needs_dz): take it even if a
-    # threshold hook changed since, rather than write through NULL.
+    # With dz NULL the caller saw the one-pass path (_backward_needs_dz): take it even if the
+    # paths' switch (fastbp._testing) changed since, rather than write through NULL.
     if (_thin_backward_path(n_samples, n_inputs, n_neurons, floating is double)
             or (output != NULL and dz == NULL)):
         thin_backward_ptr(dY, output, X, W, dX, dW, db, n_samples, n_inputs, n_neurons)

@@ -54,8 +54,8 @@ def select(wanted=None, features=None):
     raise ImportError("no kernel build of fastbp is installed")  # the baseline always is
 
 
-KERNEL_VARIANT, kernels_module, REASON = select()
 CPU_FEATURES = _cpu.features()
+KERNEL_VARIANT, kernels_module, REASON = select(features=CPU_FEATURES)
 
 
 def build(name):

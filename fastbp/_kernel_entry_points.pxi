@@ -127,6 +127,11 @@ PATH_BITS = {"thin_inputs": PATH_THIN_INPUTS, "thin_outputs": PATH_THIN_OUTPUTS,
 PATHS_BUILT = PATHS_ALL if FASTBP_THIN_KERNELS else 0
 
 
+def _get_paths():
+    """The mask of the special paths taken now (fastbp._testing.active_paths)."""
+    return PATHS
+
+
 def _set_paths(int paths):
     """Take only the special paths in the mask ``paths`` (of PATH_BITS; those the build
     lacks stay off) and return the previous mask. For fastbp._testing.kernel_paths only:

@@ -34,5 +34,6 @@ regularization_grad: _FusedFunction
 BUILD_INFO: dict[str, str | bool]  # Cython, compiler, checked build, thin kernels
 PATH_BITS: dict[str, int]  # the special paths by name (fastbp._testing.PATHS)
 PATHS_BUILT: int  # the mask of those this build has
+def _get_paths() -> int: ...  # the mask taken now
 def _set_paths(paths: int) -> int: ...  # fastbp._testing.kernel_paths only; the old mask
 def _kernel_table() -> Any: ...  # a capsule of pointer kernels (_fastcheck, _train_step)

@@ -72,6 +72,5 @@ def active_paths(build=None):
     """The names of the special paths that ``build`` (default: the one fastbp chose at
     import) takes now: ``built_paths(build)`` unless narrowed by ``kernel_paths``."""
     build = _validation.kernels_module if build is None else build
-    mask = build._set_paths(0)
-    build._set_paths(mask)
+    mask = build._get_paths()
     return tuple(p for p in PATHS if mask & build.PATH_BITS[p])

@@ -227,8 +227,8 @@ static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_thin_rows_k
 /* out[i, :] := X[i, :]·W + b, then max(out, 0) (NaN kept) if relu: the forward pass of a
  * layer with K <= 3 inputs, one row at a time, each output written once. Each element is
  * ((x0·w0 + x1·w1) + x2·w2) + b, unfused, in every build: the same bits as the scalar
- * loops of _kernels.pyx (_dense_row), which gcc vectorizes with a versioned loop whose
- * per-row checks cost a third of the time on the spiral's rows of 64. */
+ * loop of _kernel_paths.pxi (_product_row), which gcc vectorizes with a versioned loop
+ * whose per-row checks cost a third of the time on the spiral's rows of 64. */
 static inline __attribute__((always_inline)) void FASTBP_NAME(fastbp_input_forward_k)(
         const T *X, const T *W, const T *b, T *out, ptrdiff_t rows, ptrdiff_t N,
         const int K, const int relu, const int bias)

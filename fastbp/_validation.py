@@ -96,6 +96,23 @@ def as_layer_array(value, name, dtype):
     return np.asarray(arr, dtype=dtype, order="C")  # (ascontiguousarray would make 0-d 1-D)
 
 
+def layer_dtype(layer):
+    """The dtype a trainable layer computes in: its ``dtype`` (fastbp's layers), else that of
+    its weights where they are float32/float64 (a layer written the book's way), else None."""
+    dtype = getattr(layer, "dtype", None)
+    if dtype is None:
+        dtype = getattr(layer.weights, "dtype", None)
+    return dtype if dtype in FLOAT_DTYPES else None
+
+
+def runs_own_methods(obj, stock):
+    """Whether ``obj`` runs the methods ``stock`` ({name: function}) as its module defined
+    them: not replaced on the instance or on its class. A compiled step stands for exactly
+    those methods (docs/design.md, "Protocol")."""
+    return not any(name in vars(obj) for name in stock) and all(
+        getattr(type(obj), name) is method for name, method in stock.items())
+
+
 def check_parameter_shapes(weights, biases):
     if weights.ndim != 2:
         raise ValueError(f"weights must be 2-D (n_inputs, n_neurons), got shape {weights.shape}")

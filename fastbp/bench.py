@@ -42,6 +42,7 @@ import numpy as np
 
 import fastbp
 from fastbp import reference
+from fastbp._config import cpu_name
 from fastbp._dispatch import KERNEL_VARIANT
 
 # threadpoolctl comes with the benchmarks' extra (pip install "fastbp[bench]"); without it
@@ -85,15 +86,6 @@ def size_label(size):
 
 def machine_info():
     """What the figures depend on: CPU, versions, BLAS builds and threads, OpenBLAS env."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     blas = [
         {key: lib.get(key) for key in ("internal_api", "version", "architecture",
                                        "num_threads", "prefix", "filepath")}
@@ -101,7 +93,7 @@ def machine_info():
     ]
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,

@@ -36,6 +36,7 @@ from ._validation import (
     as_2d,
     as_layer_array,
     check_parameter_shapes,
+    runs_own_methods,
 )
 from .functional import dense_forward, dense_relu_forward, relu_forward
 
@@ -226,7 +227,7 @@ class Dense:
         the Python path (a subclass may define ``compiled_step`` itself)."""
         stock = _STOCK_METHODS.get(type(self))
         if (stock is None or self._forward_bound is None or self._backward_bound is None
-                or not _own_methods(self, stock)):
+                or not runs_own_methods(self, stock)):
             return None
         return self._step
 
@@ -363,8 +364,8 @@ class DenseReLU(Dense):
         thread waits while this layer trains the arrays they share), with buffers and
         bindings of its own. Model.finalize fuses with it."""
         if not (type(dense) is Dense and type(relu) is ReLU
-                and _own_methods(dense, _STOCK_METHODS[Dense])
-                and _own_methods(relu, _STOCK_METHODS[ReLU])):
+                and runs_own_methods(dense, _STOCK_METHODS[Dense])
+                and runs_own_methods(relu, _STOCK_METHODS[ReLU])):
             return None
         fused = cls.__new__(cls)
         fused.__dict__.update(dense.__dict__)
@@ -445,17 +446,10 @@ _STOCK_METHODS = {cls: {"forward": cls.forward, "backward": cls.backward}
                   for cls in (Dense, DenseReLU, ReLU)}
 
 
-def _own_methods(layer, stock):
-    """Whether ``layer`` runs the methods ``stock`` as defined here: not replaced on the
-    instance or on its class."""
-    return not any(name in vars(layer) for name in stock) and all(
-        getattr(type(layer), name) is method for name, method in stock.items())
-
-
 def _own_forward(layer):
     """Whether ``layer`` is of a class defined here and runs its ``forward`` as defined."""
     stock = _STOCK_METHODS.get(type(layer))
-    return stock is not None and _own_methods(layer, {"forward": stock["forward"]})
+    return stock is not None and runs_own_methods(layer, {"forward": stock["forward"]})
 
 
 # The book's names, so that its code switches with one import line.

@@ -14,7 +14,7 @@ from . import _loss
 from ._calllock import CallLock
 from ._constants import CONSTANTS
 from ._snapshot import ArraySnapshot
-from ._validation import as_layer_array, asarray_named, kernel_sets
+from ._validation import as_layer_array, asarray_named, kernel_sets, runs_own_methods
 from .layers import Activation, Buffers
 
 _KERNELS = kernel_sets(_loss, ("softmax",))
@@ -27,6 +27,7 @@ __all__ = [
     "Activation_Softmax",
     "Loss_CategoricalCrossentropy",
     "Activation_Softmax_Loss_CategoricalCrossentropy",
+    "regularizers",
 ]
 
 _LONG = np.dtype(np.long)
@@ -67,6 +68,16 @@ def check_labels(y_true, n_samples, n_classes, name="y_true"):
     )
 
 
+_REGULARIZERS = ("weight_regularizer_l1", "weight_regularizer_l2",
+                 "bias_regularizer_l1", "bias_regularizer_l2")
+
+
+def regularizers(layer):
+    """The book's four regularization strengths of a layer (weights L1, L2, biases L1, L2),
+    0 where it has none (a layer written the book's way before chapter 14)."""
+    return tuple(getattr(layer, name, 0) for name in _REGULARIZERS)
+
+
 class Loss:
     """Base of the losses: ``calculate`` and the book's ``regularization_loss``."""
 
@@ -78,14 +89,9 @@ class Loss:
     def regularization_loss(layer):
         """The book's L1/L2 penalty of one layer: λ·Σ|w| and λ·Σw², weights and biases."""
         total = 0.0
-        # A layer without regularizer attributes (written the book's way before chapter 14)
-        # has none.
-        for params, l1, l2 in (
-            (layer.weights, getattr(layer, "weight_regularizer_l1", 0),
-             getattr(layer, "weight_regularizer_l2", 0)),
-            (layer.biases, getattr(layer, "bias_regularizer_l1", 0),
-             getattr(layer, "bias_regularizer_l2", 0)),
-        ):
+        weight_l1, weight_l2, bias_l1, bias_l2 = regularizers(layer)
+        for params, l1, l2 in ((layer.weights, weight_l1, weight_l2),
+                               (layer.biases, bias_l1, bias_l2)):
             if l1 > 0:
                 total += l1 * float(np.sum(np.abs(params)))
             if l2 > 0:
@@ -238,9 +244,7 @@ class SoftmaxCrossEntropy(Loss):
         the instance or the class."""
         stock = _STOCK_METHODS.get(type(self))
         if (stock is None or self._forward_bound is None or self._backward_bound is None
-                or any(name in vars(self) for name in stock)
-                or any(getattr(type(self), name) is not method
-                       for name, method in stock.items())):
+                or not runs_own_methods(self, stock)):
             return None
         return self._step
 

@@ -23,9 +23,16 @@ import numpy as np
 from ._calllock import CallLock
 from ._constants import CONSTANTS
 from ._train_step import NetworkStep
-from ._validation import FLOAT_DTYPES, as_layer_array
-from .layers import Dense, DenseReLU, ReLU
-from .losses import CategoricalCrossentropy, Loss, Softmax, SoftmaxCrossEntropy, prepare_labels
+from ._validation import as_layer_array, layer_dtype
+from .layers import DenseReLU
+from .losses import (
+    CategoricalCrossentropy,
+    Loss,
+    Softmax,
+    SoftmaxCrossEntropy,
+    prepare_labels,
+    regularizers,
+)
 
 # A NetworkStep (fastbp/_train_step.pyx) takes this many Dense/DenseReLU layers at most.
 _MAX_NETWORK_LAYERS = CONSTANTS["MAX_NETWORK_LAYERS"]
@@ -35,24 +42,6 @@ __all__ = ["Model"]
 
 def _no_step():
     return None
-
-
-def _layer_dtype(layer):
-    """The dtype a trainable layer computes in: its ``dtype`` (fastbp's layers), else that of
-    its weights where they are float32/float64 (a layer written the book's way), else None."""
-    dtype = getattr(layer, "dtype", None)
-    if dtype is None:
-        dtype = getattr(layer.weights, "dtype", None)
-    return dtype if dtype in FLOAT_DTYPES else None
-
-
-def _regularizers(layer):
-    """The book's four regularization strengths of a layer, 0 where it has none."""
-    return tuple(getattr(layer, name, 0) for name in _REGULARIZERS)
-
-
-_REGULARIZERS = ("weight_regularizer_l1", "weight_regularizer_l2",
-                 "bias_regularizer_l1", "bias_regularizer_l2")
 
 
 def _network_run(network, optimizer, steps, *, full_last=True):
@@ -154,7 +143,7 @@ class Model:
 
     def _check_X(self, X, name="X"):
         dense = self._trainable[0] if self._trainable else None
-        dtype = _layer_dtype(dense) if dense is not None else None
+        dtype = layer_dtype(dense) if dense is not None else None
         X = as_layer_array(X, name, dtype)
         if X.ndim != 2:
             raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}")
@@ -207,8 +196,8 @@ class Model:
                 # Layers of two dtypes pass converted copies between them, made once.
                 or len({layer.dtype for layer in graph}) != 1):
             return None
-        regularizers = [_regularizers(layer) for layer in graph]
-        step = NetworkStep(steps, loss_step, updates, regularizers)
+        strengths = [regularizers(layer) for layer in graph]
+        step = NetworkStep(steps, loss_step, updates, strengths)
         # With what must stay as it is for the step to be replayed (_network_still_valid).
         return step, updates
 
@@ -313,7 +302,7 @@ class Model:
         # its validated arrays bound (fastbp.layers, "fast path").
         batches = [(X[s], y[s], labels[s]) for s in self._batches(X.shape[0], batch_size)]
         loss_fn, optimizer = self._output_loss, self.optimizer
-        regularized = any(any(_regularizers(layer)) for layer in self._trainable)
+        regularized = any(any(regularizers(layer)) for layer in self._trainable)
         result = {}
         step_lock = self._step_lock
         network = None  # a compiled whole step, once the first step has bound every array
@@ -444,7 +433,7 @@ class Model:
                 if not (isinstance(current, np.ndarray) and current.flags.writeable):
                     raise ValueError(f"layer {index}'s {name} cannot be written in place "
                                      "(read-only or not an array): nothing was set")
-            dtype = _layer_dtype(layer)
+            dtype = layer_dtype(layer)
             weights = as_layer_array(weights, f"weights of layer {index}", dtype)
             biases = as_layer_array(biases, f"biases of layer {index}", dtype)
             if weights.shape != layer.weights.shape or biases.shape != layer.biases.shape:

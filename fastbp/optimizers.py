@@ -15,7 +15,13 @@ from . import _optimizers
 from ._calllock import CallLock
 from ._optimizers import LayerUpdate
 from ._snapshot import ArraySnapshot
-from ._validation import FLOAT_DTYPES, as_layer_array, check_parameter_shapes, overlaps
+from ._validation import (
+    as_layer_array,
+    check_parameter_shapes,
+    layer_dtype,
+    overlaps,
+    runs_own_methods,
+)
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam",
            "Optimizer_SGD", "Optimizer_Adagrad", "Optimizer_RMSprop", "Optimizer_Adam"]
@@ -61,10 +67,7 @@ def _layer_parameters(layer):
     """The layer's ``weights`` and ``biases`` as C-contiguous arrays of one float dtype (the
     layer's ``dtype`` where it has one, else float32/64 as they are, else float64), checked;
     converted arrays are set back on the layer, which the update then changes in place."""
-    dtype = getattr(layer, "dtype", None)
-    if dtype not in FLOAT_DTYPES:
-        dtype = None
-    weights = as_layer_array(layer.weights, "weights", dtype)
+    weights = as_layer_array(layer.weights, "weights", layer_dtype(layer))
     biases = as_layer_array(layer.biases, "biases", weights.dtype)
     check_parameter_shapes(weights, biases)
     if weights is not layer.weights:
@@ -168,15 +171,15 @@ class _Optimizer:
         ``learning_rate`` would make Python compute in float32)."""
         if not self._compiled():
             return None
-        values = [self.learning_rate, self.decay, *self._schedule()[1]]
+        schedule = self._schedule()
+        values = [self.learning_rate, self.decay, *schedule[1]]
         if type(self.iterations) is not int or any(type(v) is not float for v in values):
             return None
-        return self._schedule()
+        return schedule
 
     def _compiled(self):
         stock = _STOCK_METHODS.get(type(self))
-        return (stock is not None and not any(name in vars(self) for name in stock)
-                and all(getattr(type(self), name) is method for name, method in stock.items()))
+        return stock is not None and runs_own_methods(self, stock)
 
     def _bind(self, layer, states, lock):
         """Check the layer's gradients, make its state, bind them; remember the binding."""

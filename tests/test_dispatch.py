@@ -6,7 +6,6 @@ import platform
 import numpy as np
 import pytest
 
-import fastbp
 from fastbp import _cpu, _dispatch, _validation
 
 # What -march=x86-64-v3 assumes, by the names Linux gives the flags in /proc/cpuinfo (which
@@ -74,9 +73,6 @@ def test_an_unknown_build_is_refused():
                                           "got 'avx9'"):
         _dispatch.select("avx9")
 
-
-def test_the_chosen_build_runs_the_public_api():
-    assert fastbp._validation.kernels_module is _dispatch.kernels_module
 
 
 def _runnable_builds():
