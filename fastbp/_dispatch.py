@@ -61,3 +61,16 @@ KERNEL_VARIANT, kernels_module, REASON = select(features=CPU_FEATURES)
 def build(name):
     """The kernel module of the build ``name`` (of BUILDS), or None if it is not installed."""
     return _load(name)
+
+
+class NetworkStepSwitch:
+    """Whether ``Model.train`` may replace its layer-by-layer step by the compiled whole
+    step, and a list that, when set, gets whether each try built it. Set only by
+    ``fastbp._testing.network_steps``."""
+
+    def __init__(self):
+        self.enabled = True
+        self.record = None
+
+
+NETWORK_STEP = NetworkStepSwitch()

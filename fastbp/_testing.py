@@ -14,22 +14,73 @@ faster on a row of ``python -m fastbp.bench`` (docs/design.md, "Kernel paths"):
     the backward pass of a layer with 1-3 inputs in one blocked pass.
 
 ``kernel_paths("generic")`` turns them all off, ``kernel_paths("thin_backward")`` leaves
-only that one on, ``kernel_paths("default")`` all of them. The switch applies to every
-kernel build that is loaded, is process-wide and is not synchronized with running kernels:
-set it while no other thread computes.
+only that one on, ``kernel_paths("default")`` all of them.
+
+``network_steps(False)`` makes ``Model.train`` run every step layer by layer, never as the
+compiled whole step (``network_steps()`` records which of the two each train call took).
+
+Both switches are process-wide and not synchronized with running kernels or training: set
+them while no other thread computes. ``builds()`` and ``kernels()`` name the kernel builds,
+so that tests can run each of them and compare.
 """
 
 import contextlib
 
+import numpy as np
+
 from . import _dispatch, _validation
 
-__all__ = ["PATHS", "active_paths", "built_paths", "kernel_paths"]
+__all__ = ["PATHS", "active_paths", "builds", "built_paths", "kernel_paths", "kernels",
+           "network_steps"]
 
 PATHS = ("thin_inputs", "thin_outputs", "thin_backward")
 
 
 def _builds():
     return [m for m in map(_dispatch.build, _dispatch.BUILDS) if m is not None]
+
+
+def builds(runnable=True):
+    """The kernel builds installed, ``{name: module}``; with ``runnable``, only those this
+    CPU runs. The baseline build is always there."""
+    found = {}
+    for name, (_, level) in _dispatch.BUILDS.items():
+        module = _dispatch.build(name)
+        if module is not None and (not runnable or level is None
+                                   or _dispatch.CPU_FEATURES.get(level, False)):
+            found[name] = module
+    return found
+
+
+def kernels(dtype, build=None):
+    """The compiled entry points of ``build`` (a module of ``builds()``; default: the one
+    fastbp chose at import) for ``dtype``, called with caller-allocated outputs and no
+    checks: ``dense_forward(X, W, b, out, relu)``, ``relu_forward(X, out)``,
+    ``relu_backward(dY, X, out)``, ``dense_backward(dY, X, W, dX, dW, db)``,
+    ``dense_relu_backward(dY, X, W, output, dZ, dX, dW, db)``,
+    ``regularization_grad(...)``."""
+    dtype = np.dtype(dtype)
+    if dtype not in _validation.FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    if build is None:
+        return _validation.KERNELS[dtype]
+    return _validation.kernel_sets(build)[dtype]
+
+
+@contextlib.contextmanager
+def network_steps(enabled=True):
+    """Within the ``with`` block, ``Model.train`` may build its compiled whole step (the
+    default) or, with ``enabled=False``, runs every step layer by layer. Yields a list that
+    gets one entry each time train tries to build the compiled step: True if it was built,
+    False if the model is not made of what that step runs (or ``enabled`` is False)."""
+    switch = _dispatch.NETWORK_STEP
+    old = (switch.enabled, switch.record)
+    record = []
+    switch.enabled, switch.record = bool(enabled), record
+    try:
+        yield record
+    finally:
+        switch.enabled, switch.record = old
 
 
 @contextlib.contextmanager

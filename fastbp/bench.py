@@ -106,7 +106,9 @@ def machine_info():
     }
 
 
-def _make_case(size, dtype, seed=0):
+def make_case(size, dtype, seed=0):
+    """``X, dvalues`` and the reference's and fastbp's DenseReLU with the same parameters
+    (``size`` is samples, inputs, neurons)."""
     samples, inputs, neurons = size
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((samples, inputs)).astype(dtype)
@@ -170,17 +172,17 @@ class NumpyProducts:
     def __init__(self, layer, X, dvalues):
         W = layer.weights
         self._W = W
-        self._out = np.empty((X.shape[0], W.shape[1]), dtype=W.dtype)
-        self._dweights = np.empty(W.shape, dtype=W.dtype)
-        self._dinputs = np.empty(X.shape, dtype=W.dtype)
+        self.output = np.empty((X.shape[0], W.shape[1]), dtype=W.dtype)
+        self.dweights = np.empty(W.shape, dtype=W.dtype)
+        self.dinputs = np.empty(X.shape, dtype=W.dtype)
 
     def forward(self, X):
         self._X = X
-        np.matmul(X, self._W, out=self._out)
+        np.matmul(X, self._W, out=self.output)
 
     def backward(self, dvalues):
-        np.matmul(self._X.T, dvalues, out=self._dweights)
-        np.matmul(dvalues, self._W.T, out=self._dinputs)
+        np.matmul(self._X.T, dvalues, out=self.dweights)
+        np.matmul(dvalues, self._W.T, out=self.dinputs)
 
 
 def _step(layer, X, dvalues):
@@ -216,7 +218,7 @@ def measure(size, dtype, repeat, torch=False):
     (``blas_bound``) and, with ``torch``, pytorch/fastbp (``torch_speedup``); each
     reported as the median over the rounds.
     """
-    X, dvalues, ref, fast = _make_case(size, dtype)
+    X, dvalues, ref, fast = make_case(size, dtype)
     layers = {"reference": ref, "fastbp": fast}
     if torch:
         layers["pytorch"] = TorchDenseReLU(fast, X, dvalues)
@@ -282,7 +284,8 @@ def matmul_gflops(dtype, n=2048, repeat=5):
     return 2 * n**3 / float(np.median(times)) / 1e9
 
 
-def _format_time(seconds):
+def format_time(seconds):
+    """``seconds`` in µs below a millisecond, else in ms, right-aligned."""
     if seconds < 1e-3:
         return f"{seconds * 1e6:8.1f} µs"
     return f"{seconds * 1e3:8.2f} ms"
@@ -299,14 +302,14 @@ def format_table(results):
     for res in results:
         line = (
             f"{res['threads']!s:>7}  {res['dtype']:<7}  {size_label(res['size']):<17}  "
-            f"{_format_time(res['reference_s']):>11}  {_format_time(res['fastbp_s']):>11}  "
+            f"{format_time(res['reference_s']):>11}  {format_time(res['fastbp_s']):>11}  "
             f"{res['speedup']:7.2f}×  "
             f"({res['speedup_p25']:5.2f}-{res['speedup_p75']:5.2f})  "
             f"{res['fastbp_gflops']:8.1f}  {res['max_rel_error']:8.1e}  "
             f"{res['blas_bound']:6.2f}×"
         )
         if "pytorch_s" in res:
-            line += f"  {_format_time(res['pytorch_s']):>11}  {res['torch_speedup']:7.2f}×"
+            line += f"  {format_time(res['pytorch_s']):>11}  {res['torch_speedup']:7.2f}×"
         lines.append(line)
     return "\n".join(lines)
 
@@ -398,12 +401,12 @@ def format_markdown(info, results, command):
     ]
     for res in results:
         line = (f"| {res['threads']} | {res['dtype']} | {size_label(res['size'])} "
-                f"| {_format_time(res['reference_s']).strip()} "
-                f"| {_format_time(res['fastbp_s']).strip()} "
+                f"| {format_time(res['reference_s']).strip()} "
+                f"| {format_time(res['fastbp_s']).strip()} "
                 f"| {res['speedup']:.2f}× ({res['speedup_p25']:.2f}-{res['speedup_p75']:.2f}) "
                 f"| {res['blas_bound']:.2f}× |")
         if torch:
-            line += (f" {_format_time(res['pytorch_s']).strip()} | {res['torch_speedup']:.2f}× |"
+            line += (f" {format_time(res['pytorch_s']).strip()} | {res['torch_speedup']:.2f}× |"
                      if "pytorch_s" in res else " | |")
         lines.append(line)
     return "\n".join(lines) + "\n"

@@ -22,6 +22,7 @@ import numpy as np
 
 from ._calllock import CallLock
 from ._constants import CONSTANTS
+from ._dispatch import NETWORK_STEP
 from ._train_step import NetworkStep
 from ._validation import as_layer_array, layer_dtype
 from .layers import DenseReLU
@@ -134,6 +135,28 @@ class Model:
         self._graph = graph
         self._output_loss = output_loss
         self._trainable = [layer for layer in graph if hasattr(layer, "weights")]
+
+    # -- what finalize() made ------------------------------------------------------------
+
+    @property
+    def graph(self):
+        """The layers as ``train`` runs them, after ``finalize()``: a Dense followed by a
+        ReLU is one DenseReLU (sharing the Dense's arrays), and a last Softmax is left to
+        ``output_loss``. None before ``finalize()``."""
+        return None if self._graph is None else tuple(self._graph)
+
+    @property
+    def trainable_layers(self):
+        """The layers of ``graph`` that have weights (the book's name), in order; empty
+        before ``finalize()``."""
+        return () if self._graph is None else tuple(self._trainable)
+
+    @property
+    def output_loss(self):
+        """The loss as ``train`` computes it: ``SoftmaxCrossEntropy``, also when the model
+        ends in a Softmax layer with ``CategoricalCrossentropy``. None before
+        ``finalize()``."""
+        return self._output_loss
 
     # -- data checks, before anything changes ---------------------------------------------
 
@@ -358,7 +381,11 @@ class Model:
                     step_lock.release()
             if compile_next and network is None and epoch < epochs:
                 with step_lock:
-                    network, network_bindings = self._network_step() or (None, None)
+                    switch = NETWORK_STEP
+                    built = self._network_step() if switch.enabled else None
+                    network, network_bindings = built or (None, None)
+                    if switch.record is not None:
+                        switch.record.append(built is not None)
                 compile_next = False  # None: not compilable; else compiled
             data_loss = data_loss_sum / X.shape[0]
             reg_loss = self._regularization_loss() if regularized else 0.0

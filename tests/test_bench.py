@@ -11,15 +11,15 @@ from fastbp import bench
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_numpy_products_are_the_steps_three_products(dtype):
-    X, dvalues, _, fast = bench._make_case((7, 3, 5), dtype)
+    X, dvalues, _, fast = bench.make_case((7, 3, 5), dtype)
     products = bench.NumpyProducts(fast, X, dvalues)
     products.forward(X)
     products.backward(dvalues)
     W = fast.weights
     rtol = 1e-12 if dtype == np.float64 else 1e-5
-    assert_allclose(products._out, X @ W, rtol=rtol)
-    assert_allclose(products._dweights, X.T @ dvalues, rtol=rtol)
-    assert_allclose(products._dinputs, dvalues @ W.T, rtol=rtol)
+    assert_allclose(products.output, X @ W, rtol=rtol)
+    assert_allclose(products.dweights, X.T @ dvalues, rtol=rtol)
+    assert_allclose(products.dinputs, dvalues @ W.T, rtol=rtol)
 
 
 def test_bench_reports_speedup_and_bound(tmp_path, capsys):
@@ -64,8 +64,8 @@ def test_bench_markdown_holds_the_command_machine_and_rows(tmp_path):
     assert machine["date"] in text and machine["cpu"] in text
     assert all(lib["version"] in text for lib in machine["blas"])
     rows = [line for line in text.splitlines() if line.startswith("| 1 |")]
-    assert rows == [f"| 1 | float64 | 9, 3→5 | {bench._format_time(res['reference_s']).strip()} "
-                    f"| {bench._format_time(res['fastbp_s']).strip()} | {res['speedup']:.2f}× "
+    assert rows == [f"| 1 | float64 | 9, 3→5 | {bench.format_time(res['reference_s']).strip()} "
+                    f"| {bench.format_time(res['fastbp_s']).strip()} | {res['speedup']:.2f}× "
                     f"({res['speedup_p25']:.2f}-{res['speedup_p75']:.2f}) "
                     f"| {res['blas_bound']:.2f}× |"]
 

@@ -1,4 +1,8 @@
-"""CallLock (fastbp/_calllock.pyx), the per-object lock the compiled steps take."""
+"""CallLock (fastbp/_calllock.pyx), the per-object lock the compiled steps take.
+
+Private: the lock itself is tested here; what it protects is tested through the public API
+in tests/test_shared_objects.py and tests/test_threads.py.
+"""
 
 import copy
 import pickle

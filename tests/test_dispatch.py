@@ -1,12 +1,17 @@
-"""fastbp/_dispatch.py: the kernel build chosen from the CPU, read here independently."""
+"""The kernel build chosen from the CPU (fastbp/_dispatch.py), read here independently."""
 
+import json
 import os
 import platform
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from fastbp import _cpu, _dispatch, _validation
+import fastbp
+from fastbp._testing import builds
+from fastbp._testing import kernels as kernels_of
 
 # What -march=x86-64-v3 assumes, by the names Linux gives the flags in /proc/cpuinfo (which
 # it lists only where the kernel also saves the registers they need).
@@ -30,55 +35,61 @@ on_linux_x86 = pytest.mark.skipif(
     reason="needs Linux on x86-64 (/proc/cpuinfo)")
 
 
+def chosen(environment=None):
+    """The kernels part of show_config() in a new process, with FASTBP_KERNELS set there."""
+    env = {k: v for k, v in os.environ.items() if k != "FASTBP_KERNELS"}
+    env.update(environment or {})
+    run = subprocess.run([sys.executable, "-c", "import json, fastbp; print(json.dumps("
+                          "fastbp.show_config(mode='dicts')['kernels']))"],
+                         env=env, capture_output=True, text=True)
+    if run.returncode:
+        return run.stderr
+    return json.loads(run.stdout)
+
+
 @on_linux_x86
 def test_the_cpu_features_agree_with_proc_cpuinfo():
-    flags, seen = cpuinfo_flags(), _cpu.features()
-    assert _cpu.DETECTION
-    assert seen["x86-64-v3"] == X86_64_V3.issubset(flags)
-    assert seen["x86-64-v4"] == X86_64_V4.issubset(flags)
+    flags, cpu = cpuinfo_flags(), fastbp.show_config(mode="dicts")["cpu"]
+    seen = set(cpu["features"])
+    assert cpu["detection"]
+    assert ("x86-64-v3" in seen) == X86_64_V3.issubset(flags)
+    assert ("x86-64-v4" in seen) == X86_64_V4.issubset(flags)
     for name, flag in [("avx2", "avx2"), ("fma", "fma"), ("avx512f", "avx512f"),
                        ("bmi2", "bmi2"), ("sse4.2", "sse4_2")]:
-        assert seen[name] == (flag in flags), name
+        assert (name in seen) == (flag in flags), name
 
 
 @on_linux_x86
 @pytest.mark.skipif(bool(os.environ.get("FASTBP_KERNELS", "").strip()),
                     reason="FASTBP_KERNELS forces a build")
 def test_the_build_chosen_is_the_best_this_cpu_runs():
-    flags = cpuinfo_flags()
-    want = ("avx2" if X86_64_V3.issubset(flags) and _dispatch.build("avx2") is not None
-            else "baseline")
-    assert _dispatch.KERNEL_VARIANT == want
-    assert _dispatch.kernels_module is _dispatch.build(want)
+    want = ("avx2" if X86_64_V3.issubset(cpuinfo_flags())
+            and "avx2" in builds(runnable=False) else "baseline")
+    assert fastbp.show_config(mode="dicts")["kernels"]["build"] == want
 
 
 def test_fastbp_kernels_forces_a_build():
-    name, module, reason = _dispatch.select("baseline")
-    assert (name, module, reason) == ("baseline", _dispatch.build("baseline"), "FASTBP_KERNELS")
-    if _dispatch.build("avx2") is not None and _cpu.features()["x86-64-v3"]:
-        assert _dispatch.select(" AVX2 ")[:2] == ("avx2", _dispatch.build("avx2"))
-
-
-def test_a_build_the_cpu_cannot_run_is_refused_with_the_reason():
-    no_v3 = dict.fromkeys(_cpu.FEATURES, False)
-    if _dispatch.build("avx2") is not None:
-        with pytest.raises(ImportError, match="does not support x86-64-v3"):
-            _dispatch.select("avx2", no_v3)
-    name, module, reason = _dispatch.select("", no_v3)  # the baseline, whatever the CPU
-    assert name == "baseline" and module is _dispatch.build("baseline")
+    baseline = chosen({"FASTBP_KERNELS": "baseline"})
+    assert (baseline["build"], baseline["reason"]) == ("baseline", "FASTBP_KERNELS")
+    if "avx2" in builds():
+        avx2 = chosen({"FASTBP_KERNELS": " AVX2 "})
+        assert (avx2["build"], avx2["reason"]) == ("avx2", "FASTBP_KERNELS")
 
 
 def test_an_unknown_build_is_refused():
-    with pytest.raises(ImportError, match="FASTBP_KERNELS must be one of baseline, avx2, "
-                                          "got 'avx9'"):
-        _dispatch.select("avx9")
+    assert "ImportError: FASTBP_KERNELS must be one of baseline, avx2, got 'avx9'" in chosen(
+        {"FASTBP_KERNELS": "avx9"})
 
 
+def test_a_build_the_cpu_cannot_run_is_refused_with_the_reason():
+    # Private: a CPU without x86-64-v3 cannot be had here, so the features are passed in.
+    from fastbp._dispatch import select
 
-def _runnable_builds():
-    return [m for name, m in ((n, _dispatch.build(n)) for n in _dispatch.BUILDS)
-            if m is not None and (_dispatch.BUILDS[name][1] is None
-                                  or _cpu.features()[_dispatch.BUILDS[name][1]])]
+    if "avx2" in builds(runnable=False):
+        with pytest.raises(ImportError, match="does not support x86-64-v3"):
+            select("avx2", {})
+    name, module, reason = select("", {})  # the baseline, whatever the CPU
+    assert name == "baseline" and module is builds()["baseline"]
 
 
 @pytest.mark.parametrize("shape", [(300, 2, 64), (300, 64, 3), (64, 200, 96)],
@@ -91,8 +102,8 @@ def test_each_build_gives_the_same_bits_run_to_run(shape, dtype):
     rng = np.random.default_rng(7)
     X, W = rng.standard_normal((n, i)).astype(dtype), rng.standard_normal((i, o)).astype(dtype)
     b, D = rng.standard_normal((1, o)).astype(dtype), rng.standard_normal((n, o)).astype(dtype)
-    for module in _runnable_builds():
-        kernels = _validation.kernel_sets(module)[np.dtype(dtype)]
+    for module in builds().values():
+        kernels = kernels_of(dtype, module)
         runs = []
         for _ in range(3):
             out = np.empty((n, o), dtype)

@@ -4,17 +4,19 @@ run through the chosen kernel build's pointer kernels, with no memoryviews.
 It must give exactly what the memoryview kernels give, take only what the Python checks
 would pass (else return None, so that those checks run and raise their errors), and write
 nothing when it returns None.
-"""
 
-import importlib
+Private: fastbp._fastcheck itself (and a kernel build's _kernel_table, which it is handed),
+the compiled check under test; everything else goes through fastbp and fastbp._testing.
+"""
 
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
 import fastbp
-from fastbp import _dispatch, _fastcheck, _validation
-from fastbp._testing import built_paths
+from fastbp import _fastcheck
+from fastbp._testing import builds, built_paths
+from fastbp._testing import kernels as kernels_of
 
 DTYPES = [np.float64, np.float32]
 SHAPES = [(1, 1, 1), (300, 2, 64), (300, 64, 3), (7, 0, 5), (0, 4, 3), (5, 4, 0), (33, 70, 17),
@@ -34,7 +36,7 @@ def operands(shape, dtype, seed=0):
 def test_dense_forward_plain_is_the_memoryview_kernel(dtype, shape, relu):
     X, W, b = operands(shape, dtype)
     expected = np.empty((shape[0], shape[2]), dtype)
-    _validation.KERNELS[np.dtype(dtype)].dense_forward(X, W, b, expected, relu)
+    kernels_of(dtype).dense_forward(X, W, b, expected, relu)
     got = _fastcheck.dense_forward_plain(X, W, b, None, relu)
     assert got.dtype == dtype and got.shape == expected.shape and got.flags.c_contiguous
     assert_array_equal(got, expected)
@@ -50,7 +52,7 @@ def test_relu_forward_plain_is_the_memoryview_kernel(dtype, shape):
     if X.size:
         X.flat[0] = np.nan
     expected = np.empty_like(X)
-    _validation.KERNELS[np.dtype(dtype)].relu_forward(X, expected)
+    kernels_of(dtype).relu_forward(X, expected)
     got = _fastcheck.relu_forward_plain(X, None)
     assert_array_equal(got, expected)
     out = np.empty_like(X)
@@ -103,22 +105,20 @@ def test_relu_forward_plain_declines_anything_else():
     assert _fastcheck.relu_forward_plain(X.astype(np.int32), None) is None
 
 
-@pytest.mark.parametrize("build", ["_kernels", "_kernels_avx2"])
+@pytest.mark.parametrize("build", ["baseline", "avx2"])
 def test_either_builds_pointer_kernels(build):
     # _validation hands _fastcheck the build it chose; the other build's table works alike.
-    try:
-        module = importlib.import_module(f"fastbp.{build}")
-    except ImportError:
-        pytest.skip(f"no {build} build here")
-    if build == "_kernels_avx2" and not _dispatch.CPU_FEATURES["x86-64-v3"]:
-        pytest.skip("no AVX2 here")
+    module = builds().get(build)
+    if module is None:
+        pytest.skip(f"no {build} build that this CPU runs here")
+    chosen = builds()[fastbp.show_config(mode="dicts")["kernels"]["build"]]
     X, W, b = operands((300, 2, 64), np.float64)
     expected = np.maximum(X @ W + b, 0)
     try:
         _fastcheck.use_kernels(module._kernel_table())
         got = fastbp.dense_relu_forward(X, W, b)
     finally:
-        _fastcheck.use_kernels(_validation.kernels_module._kernel_table())
+        _fastcheck.use_kernels(chosen._kernel_table())
     np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15)
 
 
@@ -136,7 +136,7 @@ def test_dense_backward_plain_is_the_memoryview_kernels(dtype, shape, relu):
     rng = np.random.default_rng(2)
     dY = rng.standard_normal((n, o)).astype(dtype)
     output = np.maximum(X @ W + b, 0).astype(dtype) if relu else None
-    kernels = _validation.KERNELS[np.dtype(dtype)]
+    kernels = kernels_of(dtype)
     expected = (np.empty((n, i), dtype), np.empty((i, o), dtype), np.empty((1, o), dtype))
     if relu:
         kernels.dense_relu_backward(dY, X, W, output, np.empty((n, o), dtype), *expected)
@@ -158,7 +158,7 @@ def test_relu_backward_plain_is_the_memoryview_kernel(dtype, shape):
     if X.size:
         X.flat[0] = np.nan
     expected = np.empty_like(X)
-    _validation.KERNELS[np.dtype(dtype)].relu_backward(dY, X, expected)
+    kernels_of(dtype).relu_backward(dY, X, expected)
     assert_array_equal(_fastcheck.relu_backward_plain(dY, X, None), expected)
     out = np.empty_like(X)
     assert _fastcheck.relu_backward_plain(dY, X, out) is out
@@ -202,7 +202,7 @@ def test_dense_backward_plain_writes_free_buffers_as_the_kernel_would(dtype, sha
     D = np.random.default_rng(2).standard_normal((n, o)).astype(dtype)
     out = np.maximum(np.random.default_rng(3).standard_normal((n, o)), 0).astype(dtype)
     expected = [np.empty((n, i), dtype), np.empty((i, o), dtype), np.empty((1, o), dtype)]
-    k = _validation.KERNELS[np.dtype(dtype)]
+    k = kernels_of(dtype)
     if relu:
         k.dense_relu_backward(D, X, W, out, np.empty((n, o), dtype), *expected)
     else:

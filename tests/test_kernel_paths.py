@@ -6,13 +6,14 @@ from numpy.testing import assert_allclose
 
 import fastbp
 from fastbp.datasets import spiral_data
-from fastbp import _validation
-from fastbp._testing import PATHS, active_paths, built_paths, kernel_paths
+from fastbp._testing import PATHS, active_paths, builds, built_paths, kernel_paths
+
+BASELINE = builds()["baseline"]
 
 
 def test_the_x86_64_v3_build_has_every_path_and_the_baseline_none():
-    assert built_paths(_validation._baseline_kernels) == ()
-    if _validation.KERNEL_VARIANT == "avx2":
+    assert built_paths(BASELINE) == ()
+    if fastbp.show_config(mode="dicts")["kernels"]["build"] == "avx2":
         assert built_paths() == PATHS
 
 
@@ -26,7 +27,7 @@ def test_generic_turns_every_path_off_and_leaving_restores_them():
     before = active_paths()
     with kernel_paths("generic"):
         assert active_paths() == ()
-        assert active_paths(_validation._baseline_kernels) == ()
+        assert active_paths(BASELINE) == ()
     assert active_paths() == before
 
 

@@ -1,6 +1,6 @@
 """The two builds of the kernels (baseline x86-64 and x86-64-v3) give the same answers.
 
-fastbp imports one of them (fastbp._validation.kernels_module); the rest of the suite tests
+fastbp imports one of them (fastbp.show_config() names it); the rest of the suite tests
 that one through the public API. Here both are called directly on the same data. On the
 generic path (fastbp._testing.kernel_paths("generic")) both are compiled without FMA
 contraction and call the same BLAS, so they agree bit for bit. The x86-64-v3 build's
@@ -8,24 +8,15 @@ special paths for thin layers (_thin_kernels.h, which the baseline build has not
 there the two builds agree to rounding.
 """
 
-import importlib
-
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from fastbp import _dispatch, _validation
-from fastbp._testing import PATHS, built_paths, kernel_paths
+from fastbp._testing import PATHS, builds, built_paths, kernel_paths, kernels
 
-try:
-    avx2 = importlib.import_module("fastbp._kernels_avx2")
-except ImportError:
-    avx2 = None
+BASELINE, avx2 = builds()["baseline"], builds().get("avx2")
 
-pytestmark = pytest.mark.skipif(
-    avx2 is None or not _dispatch.CPU_FEATURES["x86-64-v3"],
-    reason="no x86-64-v3 build or CPU here",
-)
+pytestmark = pytest.mark.skipif(avx2 is None, reason="no x86-64-v3 build or CPU here")
 
 SHAPES = [(0, 3, 4), (1, 1, 1), (5, 3, 7), (8, 8, 8), (300, 2, 64), (300, 64, 3), (33, 70, 17),
           (40, 3, 33), (20, 6, 70)]
@@ -34,8 +25,7 @@ SHAPES = [(0, 3, 4), (1, 1, 1), (5, 3, 7), (8, 8, 8), (300, 2, 64), (300, 64, 3)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_builds_agree_on_the_generic_path(shape, dtype):
-    base = _validation.kernel_sets(_validation._baseline_kernels)[np.dtype(dtype)]
-    fast = _validation.kernel_sets(avx2)[np.dtype(dtype)]
+    base, fast = kernels(dtype, BASELINE), kernels(dtype, avx2)
     n, i, o = shape
     rng = np.random.default_rng(sum(shape))
     X = rng.standard_normal((n, i)).astype(dtype)
@@ -75,8 +65,8 @@ def _all_kernels(k, X, W, b, dY):
                          ids=lambda s: "x".join(map(str, s)))
 def test_builds_agree_on_the_thin_paths_to_rounding(shape, dtype):
     # The x86-64-v3 build on its special paths, the baseline build on the generic path.
-    modules = (_validation._baseline_kernels, avx2)
-    assert built_paths(avx2) == PATHS and built_paths(_validation._baseline_kernels) == ()
+    modules = (BASELINE, avx2)
+    assert built_paths(avx2) == PATHS and built_paths(BASELINE) == ()
     n, i, o = shape
     rng = np.random.default_rng(sum(shape))
     X = rng.standard_normal((n, i)).astype(dtype)
@@ -85,7 +75,7 @@ def test_builds_agree_on_the_thin_paths_to_rounding(shape, dtype):
     out = np.maximum(rng.standard_normal((n, o)), 0).astype(dtype)
     results = []
     for m in modules:
-        k = _validation.kernel_sets(m)[np.dtype(dtype)]
+        k = kernels(dtype, m)
         relu = [np.empty((n, o), dtype), np.empty((n, i), dtype), np.empty((i, o), dtype),
                 np.empty((1, o), dtype)]
         k.dense_relu_backward(dY, X, W, out, *relu)

@@ -186,6 +186,8 @@ def test_regularizers_changed_between_steps(rng, layer_cls):
 
 
 # --- ArraySnapshot itself ----------------------------------------------------------------------
+# Private (fastbp/_snapshot.pyx): the record of bound arrays that decides, per call, whether
+# the checks above may be skipped; its cases are simpler to reach directly than by layers.
 
 def test_snapshot_same_and_changed():
     from fastbp._snapshot import ArraySnapshot

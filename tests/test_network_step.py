@@ -3,7 +3,12 @@ step it replaces after the first epoch.
 
 Both run the same kernels on the same arrays in the same order, so every parameter, gradient
 and reported figure must be bit for bit the same. The layer-by-layer run is forced by
-making Model._network_step return None.
+fastbp._testing.network_steps(False).
+
+Private names, each because the public API cannot reach what is tested: the compiled step
+itself (Model._network_step builds it, fastbp.model._network_run runs it, fastbp._train_step
+holds it) for its partial steps and its refusals; fastbp._optimizers.LayerUpdate for the
+refusals of a bound update.
 """
 
 import numpy as np
@@ -11,9 +16,8 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import fastbp
-from fastbp._testing import PATHS, built_paths, kernel_paths
+from fastbp._testing import PATHS, built_paths, kernel_paths, network_steps
 from fastbp.datasets import spiral_data
-from fastbp.model import Model
 
 OPTIMIZERS = {
     "sgd": lambda: fastbp.SGD(learning_rate=0.5, decay=1e-3),
@@ -38,7 +42,7 @@ def build(optimizer, dtype, sizes, regularize):
     return model
 
 
-def train_both(monkeypatch, optimizer, dtype=np.float64, sizes=(2, 16, 3), regularize=False,
+def train_both(optimizer, dtype=np.float64, sizes=(2, 16, 3), regularize=False,
                labels="sparse", epochs=30, batch_size=None, print_every=0, samples=20):
     X, y = spiral_data(samples, 3, rng=3)
     X = X.astype(dtype)
@@ -46,19 +50,13 @@ def train_both(monkeypatch, optimizer, dtype=np.float64, sizes=(2, 16, 3), regul
         y = np.eye(3)[y]
     results = []
     calls = []
-    real = Model._network_step
-
-    def spy(self):
-        step = real(self)
-        calls.append(step)
-        return step
-
     for compiled in (True, False):
-        with monkeypatch.context() as m:
-            m.setattr(Model, "_network_step", spy if compiled else (lambda self: None))
+        with network_steps(compiled) as record:
             model = build(optimizer, dtype, sizes, regularize)
             result = model.train(X, y, epochs=epochs, print_every=print_every,
                                  batch_size=batch_size)
+        if compiled:
+            calls = record
         results.append((model, result))
     return results, calls
 
@@ -66,7 +64,7 @@ def train_both(monkeypatch, optimizer, dtype=np.float64, sizes=(2, 16, 3), regul
 def assert_same(results):
     (fast, fast_result), (slow, slow_result) = results
     assert fast_result == slow_result
-    for a, b in zip(fast._graph, slow._graph):
+    for a, b in zip(fast.graph, slow.graph):
         for name in ("weights", "biases", "dweights", "dbiases", "dinputs", "output"):
             assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     assert fast.optimizer.iterations == slow.optimizer.iterations
@@ -75,9 +73,9 @@ def assert_same(results):
 
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
-def test_compiled_step_is_the_layer_by_layer_step(monkeypatch, optimizer, dtype):
-    results, calls = train_both(monkeypatch, optimizer, dtype)
-    assert calls and calls[0] is not None  # the compiled step really ran
+def test_compiled_step_is_the_layer_by_layer_step(optimizer, dtype):
+    results, calls = train_both(optimizer, dtype)
+    assert calls and calls[0]  # the compiled step really ran
     assert_same(results)
 
 
@@ -85,7 +83,7 @@ def test_compiled_step_is_the_layer_by_layer_step(monkeypatch, optimizer, dtype)
 @pytest.mark.parametrize("sizes", [(2, 3, 3, 3), (2, 3, 64, 3), (2, 3, 3, 3, 3), (2, 64, 3),
                                    (2, 17, 3), (2, 12, 3), (2, 100, 3)],
                          ids=lambda s: "-".join(map(str, s)))
-def test_thin_layers_fed_by_thin_layers(monkeypatch, sizes, dtype):
+def test_thin_layers_fed_by_thin_layers(sizes, dtype):
     # Layers with 1-3 inputs take the one-pass backward, which never writes a ReLU layer's
     # dz; in partial steps a 1-3-neuron layer above feeds them its dX directly. Two guards
     # in NetworkStep._backward_layer keep that right: a thin ReLU layer does not feed its
@@ -93,45 +91,45 @@ def test_thin_layers_fed_by_thin_layers(monkeypatch, sizes, dtype):
     # writes its dinputs. 300 samples: every one of these products is past the small-
     # product loops, so the thin paths really run (with 60, some are not). 17, 12 and 100
     # wide: the one-pass backward's columns left over after its vector blocks.
-    results, calls = train_both(monkeypatch, "adam", dtype, sizes=sizes, samples=100,
+    results, calls = train_both("adam", dtype, sizes=sizes, samples=100,
                                 epochs=12)
-    assert calls[0] is not None
+    assert calls[0]
     assert_same(results)
 
 
 @pytest.mark.parametrize("sizes", [(2, 3), (2, 8, 3), (2, 8, 8, 3), (2, 8, 8, 8, 3)],
                          ids=["1-layer", "2-layers", "3-layers", "4-layers"])
-def test_layer_counts(monkeypatch, sizes):
-    results, calls = train_both(monkeypatch, "adam", sizes=sizes)
-    assert calls[0] is not None
+def test_layer_counts(sizes):
+    results, calls = train_both("adam", sizes=sizes)
+    assert calls[0]
     assert_same(results)
 
 
-def test_five_layers_run_layer_by_layer(monkeypatch):
-    results, calls = train_both(monkeypatch, "adam", sizes=(2, 4, 4, 4, 4, 3))
-    assert calls == [None]
+def test_five_layers_run_layer_by_layer():
+    results, calls = train_both("adam", sizes=(2, 4, 4, 4, 4, 3))
+    assert calls == [False]
     assert_same(results)
 
 
-def test_regularizers_and_onehot_labels(monkeypatch):
-    results, calls = train_both(monkeypatch, "rmsprop", regularize=True, labels="onehot")
-    assert calls[0] is not None
+def test_regularizers_and_onehot_labels():
+    results, calls = train_both("rmsprop", regularize=True, labels="onehot")
+    assert calls[0]
     assert_same(results)
 
 
-def test_batches_run_layer_by_layer(monkeypatch):
-    results, calls = train_both(monkeypatch, "sgd", batch_size=16)
+def test_batches_run_layer_by_layer():
+    results, calls = train_both("sgd", batch_size=16)
     assert calls == []  # several batches: never compiled
     assert_same(results)
 
 
-def test_model_state_after_compiled_training_matches_a_layer_step(monkeypatch):
+def test_model_state_after_compiled_training_matches_a_layer_step():
     # After compiled epochs, a layer-by-layer epoch continues from the same state.
-    (fast, _), (slow, _) = train_both(monkeypatch, "adam", epochs=10)[0]
+    (fast, _), (slow, _) = train_both("adam", epochs=10)[0]
     X, y = spiral_data(20, 3, rng=3)
     fast.train(X, y, epochs=1, print_every=0)
     slow.train(X, y, epochs=1, print_every=0)
-    for a, b in zip(fast._graph, slow._graph):
+    for a, b in zip(fast.graph, slow.graph):
         assert_array_equal(a.weights, b.weights)
 
 
@@ -141,9 +139,7 @@ def compiled_and_layer_by_layer(monkeypatch, run):
     """``run(patch)`` with the compiled step allowed, then with it disabled: both results."""
     results = []
     for compiled in (True, False):
-        with monkeypatch.context() as patch:
-            if not compiled:
-                patch.setattr(Model, "_network_step", lambda self: None)
+        with monkeypatch.context() as patch, network_steps(compiled):
             results.append(run(patch))
     return results
 
@@ -246,7 +242,7 @@ def test_code_run_between_epochs_rebinding_a_layer(monkeypatch):
 
         patch.setattr(sys, "stdout", Logger())
         result = model.train(X, y, epochs=6, print_every=1)
-        return result, [layer.weights.copy() for layer in model._graph]
+        return result, [layer.weights.copy() for layer in model.graph]
 
     (fast, fast_weights), (slow, slow_weights) = compiled_and_layer_by_layer(monkeypatch, run)
     assert fast == slow
@@ -262,7 +258,7 @@ def test_network_step_refuses_to_run_on_changed_bindings():
     assert network.valid()
     model.predict(X[:2])  # on arrays of its own: the bindings stay
     assert network.valid()
-    model._graph[0].forward(X[:2])  # binds the first layer to 2 samples
+    model.graph[0].forward(X[:2])  # binds the first layer to 2 samples
     assert not network.valid()
     with pytest.raises(RuntimeError, match="bound to other arrays"):
         network.run(1, 0, 0.1, 0.0, 0.1, 0)
@@ -331,15 +327,15 @@ def test_partial_steps_give_the_full_steps_parameters(thin_setting, dtype, sizes
     from fastbp.model import _network_run
     (full_model, full_net), (part_model, part_net) = compiled_pair("adam", dtype, sizes,
                                                                   regularize)
-    for layer in part_model._graph:
+    for layer in part_model.graph:
         layer.dinputs.fill(np.nan)
     for _ in range(5):
         _network_run(full_net, full_model.optimizer, 1)
     _network_run(part_net, part_model.optimizer, 5, full_last=False)
-    for index, (a, b) in enumerate(zip(full_model._graph, part_model._graph)):
+    for index, (a, b) in enumerate(zip(full_model.graph, part_model.graph)):
         for name in ("weights", "biases", "dweights", "dbiases", "output"):
             assert_array_equal(getattr(a, name), getattr(b, name), err_msg=f"{index} {name}")
-    skipped = [bool(np.isnan(layer.dinputs).all()) for layer in part_model._graph]
+    skipped = [bool(np.isnan(layer.dinputs).all()) for layer in part_model.graph]
     assert skipped[0]  # the first layer's dinputs: nothing reads them
     on = set(PATHS) if thin_setting == ("default",) else set(thin_setting)
     thin_dinputs = "thin_inputs" in on & set(built_paths())
@@ -347,8 +343,8 @@ def test_partial_steps_give_the_full_steps_parameters(thin_setting, dtype, sizes
         thin = thin_dinputs and sizes[index + 1] <= 3
         assert skipped[index] == thin, index  # fused into the mask of the layer below
         if not thin:
-            assert_array_equal(part_model._graph[index].dinputs,
-                               full_model._graph[index].dinputs)
+            assert_array_equal(part_model.graph[index].dinputs,
+                               full_model.graph[index].dinputs)
 
 
 def test_partial_steps_without_a_relu_below_write_dinputs():
@@ -357,25 +353,25 @@ def test_partial_steps_without_a_relu_below_write_dinputs():
         "sgd", np.float64, (2, 16, 3), False, relu=False)
     _network_run(full_net, full_model.optimizer, 1)
     _network_run(part_net, part_model.optimizer, 1, full_last=False)
-    assert_array_equal(part_model._graph[1].dinputs, full_model._graph[1].dinputs)
-    assert_array_equal(part_model._graph[0].weights, full_model._graph[0].weights)
+    assert_array_equal(part_model.graph[1].dinputs, full_model.graph[1].dinputs)
+    assert_array_equal(part_model.graph[0].weights, full_model.graph[0].weights)
 
 
-def test_train_leaves_every_array_set(monkeypatch):
+def test_train_leaves_every_array_set():
     # Model.train runs its last step full: dinputs of every layer are those of the
     # layer-by-layer step (assert_same compares them), also after a single compiled epoch.
     for epochs in (2, 3):
-        results, calls = train_both(monkeypatch, "adam", epochs=epochs)
-        assert calls[0] is not None
+        results, calls = train_both("adam", epochs=epochs)
+        assert calls[0]
         assert_same(results)
 
 
 @pytest.mark.parametrize("print_every,epochs", [(7, 30), (1, 5), (0, 250), (100, 250)])
-def test_compiled_runs_between_reports(monkeypatch, capsys, print_every, epochs):
+def test_compiled_runs_between_reports(capsys, print_every, epochs):
     # Model.train runs the epochs between two reports in one NetworkStep.run call (at most
     # _MAX_STEPS_PER_CALL): reports, counters and parameters are those of single steps.
-    results, calls = train_both(monkeypatch, "adam", epochs=epochs, print_every=print_every)
-    assert calls[0] is not None
+    results, calls = train_both("adam", epochs=epochs, print_every=print_every)
+    assert calls[0]
     assert_same(results)
     lines = capsys.readouterr().out.splitlines()
     half = len(lines) // 2
@@ -405,7 +401,7 @@ def spiral_run(patch, *, epochs=30, print_every=0, prepare=None, dtypes=(None, N
 def assert_same_models(fast, slow):
     (fast_result, fast_model), (slow_result, slow_model) = fast, slow
     assert fast_result == slow_result
-    for a, b in zip(fast_model._graph, slow_model._graph):
+    for a, b in zip(fast_model.graph, slow_model.graph):
         for name in ("weights", "biases", "dweights", "dbiases", "dinputs", "output"):
             assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     assert fast_model.optimizer.iterations == slow_model.optimizer.iterations
@@ -483,10 +479,10 @@ def test_run_sets_the_counters_before_it_returns():
 def test_print_every_is_checked_before_training(print_every):
     X, y = spiral_data(20, 3, rng=3)
     model = build("adam", np.float64, (2, 16, 3), False)
-    before = [layer.weights.copy() for layer in model._graph]
+    before = [layer.weights.copy() for layer in model.graph]
     with pytest.raises(ValueError, match="print_every must be an integer >= 0"):
         model.train(X, y, epochs=5, print_every=print_every)
-    for layer, weights in zip(model._graph, before):
+    for layer, weights in zip(model.graph, before):
         assert_array_equal(layer.weights, weights)
     assert model.optimizer.iterations == 0
 

@@ -18,16 +18,6 @@ def test_license_is_declared_and_shipped():
     assert "BSD 3-Clause License" in licenses[0].read_text()
 
 
-def test_constants_are_read_from_one_place():
-    from fastbp import _validation, losses, model
-    from fastbp._constants import CONSTANTS
-
-    assert CONSTANTS == {"BLAS_MAX_DIM": 2**31 - 1, "MAX_NETWORK_LAYERS": 4, "CLIP": 1e-7}
-    assert _validation.BLAS_MAX_DIM == CONSTANTS["BLAS_MAX_DIM"]
-    assert losses._CLIP == CONSTANTS["CLIP"]
-    assert model._MAX_NETWORK_LAYERS == CONSTANTS["MAX_NETWORK_LAYERS"]
-
-
 def test_import_loads_no_benchmark_dependency():
     # import fastbp needs numpy and its BLAS only: the benchmarks' libraries (and scipy,
     # which fastbp does not use) stay unloaded until something asks for them.

@@ -8,29 +8,18 @@ rounding; the scalar copy of the same sums in the fused backward kernel (_produc
 held to it bit for bit by tests/test_network_step.py.
 """
 
-import importlib
-
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from fastbp import _dispatch, _validation
 from fastbp import reference as R
-from fastbp._testing import built_paths, kernel_paths
+from fastbp._testing import builds, built_paths, kernel_paths, kernels
 
-MODULES = [_validation._baseline_kernels]
-try:
-    _avx2 = importlib.import_module("fastbp._kernels_avx2")
-except ImportError:
-    _avx2 = None
-if _avx2 is not None and _dispatch.CPU_FEATURES["x86-64-v3"]:
-    MODULES.append(_avx2)
-MODULES = [m for m in MODULES if "thin_inputs" in built_paths(m)]
+MODULES = [m for m in builds().values() if "thin_inputs" in built_paths(m)]
 pytestmark = pytest.mark.skipif(not MODULES, reason="no kernel build here has thin_inputs")
 
 # 1-3: no whole float64 vector; 4, 8: whole vectors only; 5, 9, 17, 65: some left over.
 WIDTHS = [1, 2, 3, 4, 5, 8, 9, 16, 17, 64, 65, 100]
-CTYPE = {np.float64: "double", np.float32: "float"}
 
 
 @pytest.fixture(params=MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[1])
@@ -41,7 +30,7 @@ def module(request):
 def _forward(module, X, W, b, relu, thin):
     with kernel_paths("thin_inputs" if thin else "generic"):
         out = np.full((X.shape[0], W.shape[1]), 7.0, dtype=X.dtype)
-        module.dense_forward[CTYPE[X.dtype.type]](X, W, b, out, relu)
+        kernels(X.dtype, module).dense_forward(X, W, b, out, relu)
     return out
 
 
@@ -100,7 +89,7 @@ def test_thin_and_generic_dinputs_agree(module, dtype, n_neurons, n_inputs):
         with kernel_paths(*paths):
             out = [np.full(shape, 7.0, dtype=dtype)
                    for shape in ((21, n_inputs), (n_inputs, n_neurons), (1, n_neurons))]
-            module.dense_backward[CTYPE[dtype]](D, X, W, *out)
+            kernels(dtype, module).dense_backward(D, X, W, *out)
         results.append(out[0])
     tol = 1e-12 if dtype == np.float64 else 1e-5
     assert_array_equal(np.isnan(results[0]), np.isnan(results[1]))

@@ -616,7 +616,7 @@ def test_finalize_fuses_dense_relu_sharing_the_weights(spiral):
     X, y = spiral
     model = spiral_model(10)
     dense1, relu, dense2 = model.layers
-    graph = model._graph
+    graph = model.graph
     assert [type(layer) for layer in graph] == [fastbp.DenseReLU, fastbp.Dense]
     assert graph[0].weights is dense1.weights
     assert graph[0].biases is dense1.biases
@@ -628,11 +628,25 @@ def test_finalize_fuses_dense_relu_sharing_the_weights(spiral):
     assert_array_equal(model.get_parameters()[0][0], dense1.weights)
 
 
+def test_graph_trainable_layers_and_output_loss_follow_finalize():
+    model = spiral_model(11, finalize=False)
+    assert model.graph is None and model.trainable_layers == () and model.output_loss is None
+    model.finalize()
+    dense1, relu, dense2 = model.layers
+    assert model.trainable_layers == model.graph  # DenseReLU and Dense: both have weights
+    assert model.trainable_layers[1] is dense2
+    assert model.output_loss is model.loss
+    model.add(fastbp.ReLU())  # changes the stack: finalize() again before it runs
+    assert model.graph is None and model.trainable_layers == ()
+    with pytest.raises(AttributeError):
+        model.graph = ()
+
+
 def test_softmax_layer_with_categorical_crossentropy_is_fused(spiral):
     X, y = spiral
     fused = spiral_model(12, loss=fastbp.CategoricalCrossentropy(), softmax_layer=True)
-    assert not any(type(layer) is fastbp.Softmax for layer in fused._graph)
-    assert isinstance(fused._output_loss, fastbp.SoftmaxCrossEntropy)
+    assert not any(type(layer) is fastbp.Softmax for layer in fused.graph)
+    assert isinstance(fused.output_loss, fastbp.SoftmaxCrossEntropy)
     direct = spiral_model(12)
     ra = fused.train(X, y, epochs=20, print_every=0)
     rb = direct.train(X, y, epochs=20, print_every=0)
@@ -873,7 +887,7 @@ def test_save_load_round_trip(spiral, tmp_path):
     for (wa, ba), (wb, bb) in zip(model.get_parameters(), fresh.get_parameters()):
         assert_array_equal(wa, wb)
         assert_array_equal(ba, bb)
-    assert fresh._graph[0].weights is fresh.layers[0].weights
+    assert fresh.graph[0].weights is fresh.layers[0].weights
     assert_array_equal(fresh.predict(X), model.predict(X))
     assert fresh.evaluate(X, y) == model.evaluate(X, y)
 
@@ -1086,7 +1100,7 @@ def test_layers_with_instance_hooks_are_not_fused():
     model.add(fastbp.Dense(8, 3, rng=rng))
     model.set(loss=fastbp.SoftmaxCrossEntropy(), optimizer=fastbp.SGD())
     model.finalize()
-    assert model._graph[0] is dense  # kept as it is, hook and all
+    assert model.graph[0] is dense  # kept as it is, hook and all
     X, y = spiral_data(5, 3, rng=0)
     model.train(X, y, epochs=3, print_every=0)
     assert calls == [(15, 2)] * 3
@@ -1109,7 +1123,7 @@ def test_demo_training_agrees_with_the_reference_along_10000_epochs(spiral, case
     fast_cls, ref_cls, params = optimizer_case(case)
     model = spiral_model(0, optimizer=fast_cls(**params))
     # The layers that run (after finalize, the fused DenseReLU holds the optimizer state).
-    dense = [layer for layer in model._graph if hasattr(layer, "weights")]
+    dense = model.trainable_layers
     ref_opt = ref_cls(**params)
     for segment in range(100):
         ref_layers = []
