@@ -41,7 +41,7 @@ def chosen(environment=None):
     env.update(environment or {})
     run = subprocess.run([sys.executable, "-c", "import json, fastbp; print(json.dumps("
                           "fastbp.show_config(mode='dicts')['kernels']))"],
-                         env=env, capture_output=True, text=True)
+                         env=env, capture_output=True, text=True, cwd="/")
     if run.returncode:
         return run.stderr
     return json.loads(run.stdout)

@@ -120,6 +120,7 @@ FUNCTIONS = ["dense_forward", "dense_relu_forward", "relu_forward", "relu_backwa
              "dense_backward", "dense_relu_backward"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_function_calls_leave_memory_flat(name):
     step = _function_steps()[name]
@@ -152,6 +153,7 @@ def train_step(X, Y, layers, lr=0.01):
             layer.biases -= lr * layer.dbiases
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 def test_layer_steps_leave_memory_flat(dtype):
     X, Y, layers = _network(dtype)

@@ -1111,6 +1111,7 @@ def test_layers_with_instance_hooks_are_not_fused():
 LAYER_STATE = ("weight_momentums", "bias_momentums", "weight_cache", "bias_cache")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", MODEL_CASES)
 def test_demo_training_agrees_with_the_reference_along_10000_epochs(spiral, case):
     # The chapter-10 run of `python -m fastbp.train`, float64, cut into 100 segments of 100
