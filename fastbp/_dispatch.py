@@ -1,7 +1,7 @@
 """Which kernel build runs, chosen once at import from the CPU's features.
 
 On x86-64 the kernels are built twice: ``fastbp._kernels`` (the baseline, any x86-64, and
-the only build elsewhere) and ``fastbp._kernels_avx2`` (``-march=x86-64-v3``: AVX2, FMA,
+the only build elsewhere) and ``fastbp._kernels_avx2`` (for the x86-64-v3 level: AVX2, FMA,
 BMI1/2, F16C, LZCNT, MOVBE). fastbp runs the x86-64-v3 build where the CPU and the operating
 system support that level, as ``fastbp._cpu`` reads them (the compiler's own run-time
 detection), and the baseline elsewhere. ``FASTBP_KERNELS=baseline`` or ``avx2`` in the
