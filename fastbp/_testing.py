@@ -17,7 +17,8 @@ faster on a row of ``python -m fastbp.bench`` (docs/design.md, "Kernel paths"):
 only that one on, ``kernel_paths("default")`` all of them.
 
 ``network_steps(False)`` makes ``Model.train`` run every step layer by layer, never as the
-compiled whole step (``network_steps()`` records which of the two each train call took).
+compiled whole step; ``network_steps()`` records each time train tries to build that step,
+and whether it could.
 
 Both switches are process-wide and not synchronized with running kernels or training: set
 them while no other thread computes. ``builds()`` and ``kernels()`` name the kernel builds,

@@ -156,7 +156,7 @@ class Model:
         """The loss as ``train`` computes it: ``SoftmaxCrossEntropy``, also when the model
         ends in a Softmax layer with ``CategoricalCrossentropy``. None before
         ``finalize()``."""
-        return self._output_loss
+        return None if self._graph is None else self._output_loss
 
     # -- data checks, before anything changes ---------------------------------------------
 
@@ -384,8 +384,9 @@ class Model:
                     switch = NETWORK_STEP
                     built = self._network_step() if switch.enabled else None
                     network, network_bindings = built or (None, None)
-                    if switch.record is not None:
-                        switch.record.append(built is not None)
+                    record = switch.record  # read once: another thread may reset it
+                    if record is not None:
+                        record.append(built is not None)
                 compile_next = False  # None: not compilable; else compiled
             data_loss = data_loss_sum / X.shape[0]
             reg_loss = self._regularization_loss() if regularized else 0.0

@@ -3,7 +3,10 @@
 no setup.py (an installed package run from elsewhere)."""
 
 import os
+import platform
 import runpy
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -51,11 +54,31 @@ def test_a_universal2_build_passes_the_flags_to_its_x86_64_half(monkeypatch):
     assert flags[0::2] == ["-Xarch_x86_64"] * len(V3) and flags[1::2] == V3
 
 
-@pytest.mark.parametrize("archflags,built", [("-arch arm64", False), ("-arch x86_64", True),
-                                             ("-arch x86_64 -arch arm64", True)])
-def test_archflags_name_the_targets_on_macos(monkeypatch, archflags, built):
+@pytest.mark.parametrize("archflags,flags", [("-arch arm64", None), ("-arch x86_64", V3),
+                                              ("-arch x86_64 -arch arm64",
+                                               [f for v in V3 for f in ("-Xarch_x86_64", v)])])
+def test_archflags_name_the_targets_on_macos(monkeypatch, archflags, flags):
     setup = plan(monkeypatch, "macosx-11.0-universal2", archflags=archflags)
-    assert ("_kernels_avx2" in setup["variants"]) == built
+    assert setup["variants"].get("_kernels_avx2") == flags
+
+
+def _gcc_macros(*flags):
+    run = subprocess.run(["gcc", *flags, "-dM", "-E", "-"], input="", capture_output=True,
+                         text=True)
+    return set(run.stdout.splitlines()) if run.returncode == 0 else None
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None
+                    or platform.machine().lower() not in ("x86_64", "amd64"),
+                    reason="needs gcc on x86-64")
+def test_the_flags_are_the_x86_64_v3_level(monkeypatch):
+    # Where gcc knows the level by name (GCC 11 and later), the flags setup.py names one by
+    # one define the same instruction-set macros.
+    by_name = _gcc_macros("-march=x86-64-v3")
+    if by_name is None:
+        pytest.skip("this gcc does not know -march=x86-64-v3")
+    flags = plan(monkeypatch, "linux-x86_64")["variants"]["_kernels_avx2"]
+    assert _gcc_macros(*flags) == by_name
 
 
 def test_native_builds_one_kernel_build_for_this_machine(monkeypatch):

@@ -5,6 +5,9 @@ A Dense layer validates its arrays on the first call and binds them to its kerne
 Each test changes something between calls — values, objects, shapes, dtypes, strides —
 and checks that the layer sees it: the right answer (against the numpy reference) or the
 same clear error as on a first call.
+
+Private: fastbp._snapshot.ArraySnapshot (at the end), the record of bound arrays that decides
+whether the checks may be skipped; its cases are simpler to reach directly than by layers.
 """
 
 import warnings
@@ -186,8 +189,6 @@ def test_regularizers_changed_between_steps(rng, layer_cls):
 
 
 # --- ArraySnapshot itself ----------------------------------------------------------------------
-# Private (fastbp/_snapshot.pyx): the record of bound arrays that decides, per call, whether
-# the checks above may be skipped; its cases are simpler to reach directly than by layers.
 
 def test_snapshot_same_and_changed():
     from fastbp._snapshot import ArraySnapshot

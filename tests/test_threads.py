@@ -220,9 +220,15 @@ def python_progress_during(call, switch_interval=0.25):
 
 
 def test_progress_measure_sees_a_call_that_holds_the_gil():
-    # The measure itself: sorting a list of ints is C code that never releases the GIL.
+    # The measure itself: sorting a list of ints is C code that never releases the GIL. The
+    # switch interval must outlast the call, or the interpreter takes the GIL from it (on a
+    # slow or emulated CPU the sort takes longer than the default 0.25 s).
     numbers = [(i * 7919) % 1_000_003 for i in range(1_000_000)]
-    during, seconds = python_progress_during(lambda: sorted(numbers))
+    start = time.perf_counter()
+    sorted(numbers)
+    alone = time.perf_counter() - start
+    during, seconds = python_progress_during(lambda: sorted(numbers),
+                                             switch_interval=max(0.25, 4 * alone))
     assert seconds > 0.05
     assert during < 100, f"{during} iterations ran while sorted() held the GIL"
 

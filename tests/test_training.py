@@ -637,7 +637,10 @@ def test_graph_trainable_layers_and_output_loss_follow_finalize():
     assert model.trainable_layers[1] is dense2
     assert model.output_loss is model.loss
     model.add(fastbp.ReLU())  # changes the stack: finalize() again before it runs
-    assert model.graph is None and model.trainable_layers == ()
+    assert model.graph is None and model.trainable_layers == () and model.output_loss is None
+    model.finalize()
+    model.set(loss=fastbp.SoftmaxCrossEntropy(), optimizer=fastbp.SGD())
+    assert model.graph is None and model.output_loss is None
     with pytest.raises(AttributeError):
         model.graph = ()
 
