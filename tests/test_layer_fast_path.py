@@ -19,6 +19,11 @@ from numpy.testing import assert_allclose, assert_array_equal
 from fastbp import Dense, DenseReLU
 from fastbp import reference as R
 
+# numpy 2.5 deprecates setting an array's .shape and .dtype in place; while a user can, the
+# layers must notice.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Setting the (shape|dtype) on a NumPy array:DeprecationWarning")
+
 DTYPES = [np.float64, np.float32]
 RTOL = {np.float64: 1e-12, np.float32: 1e-5}
 
