@@ -33,7 +33,9 @@ def test_readme_test_command_is_what_ci_runs():
     if not ci_run.exists():
         pytest.skip("no .ci/run here (an unpacked sdist)")
     ci = ci_run.read_text()
-    assert '\npip install ".[test]" && pytest\n' in ci
+    # The README's line, stopping the run if it fails (set -e does not stop at a failure
+    # before &&).
+    assert '\npip install ".[test]" && pytest || exit 1\n' in ci
 
 
 def test_readme_is_short():
