@@ -18,6 +18,8 @@ of the current training step (or compiled run of steps), compute from the parame
 are then, in arrays of their own, and leave the training's buffers alone.
 """
 
+import operator
+
 import numpy as np
 
 from ._calllock import CallLock
@@ -58,6 +60,23 @@ def _network_run(network, optimizer, steps, *, full_last=True):
                        full_last=full_last, counters=optimizer)
 
 
+# What a fused DenseReLU (finalize) shares with the Dense it was made from: the parameters,
+# their regularizers and the optimizer's state. Model keeps the two in step (_sync_fused).
+_SHARED = ("weights", "biases", "weight_regularizer_l1", "weight_regularizer_l2",
+           "bias_regularizer_l1", "bias_regularizer_l2", "weight_momentums", "weight_cache",
+           "bias_momentums", "bias_cache")
+
+
+class _Missing:
+    """An attribute that is not set; pickled and copied as the one object below."""
+
+    def __reduce__(self):
+        return "_MISSING"
+
+
+_MISSING = _Missing()
+_MISSINGS = (_MISSING,) * len(_SHARED)
+
 # Model.train runs at most this many compiled steps in one call: a KeyboardInterrupt is only
 # seen between two calls, and each call ends with a full step (all arrays set).
 _MAX_STEPS_PER_CALL = 100
@@ -69,6 +88,7 @@ class Model:
         self.loss = None
         self.optimizer = None
         self._graph = None  # the layers as run, after finalize (fused)
+        self._fused = []  # (dense, its fused DenseReLU, what _sync_fused last saw)
         self._trainable = []
         self._output_loss = None
         # _lock: one call that changes the model at a time (train, finalize, ...).
@@ -82,6 +102,7 @@ class Model:
         self.__dict__.update(state)
         self.__dict__.setdefault("_lock", CallLock())
         self.__dict__.setdefault("_step_lock", CallLock())
+        self.__dict__.setdefault("_fused", [])
 
     def add(self, layer):
         """Append a layer (Dense, ReLU, DenseReLU, Softmax, or any object with the book's
@@ -111,6 +132,7 @@ class Model:
         if self.loss is None:
             raise ValueError("set(loss=..., optimizer=...) before finalize()")
         graph = []
+        pairs = []
         layers = list(self.layers)
         i = 0
         while i < len(layers):
@@ -118,6 +140,8 @@ class Model:
             fused = DenseReLU.fused(layer, layers[i + 1]) if i + 1 < len(layers) else None
             if fused is not None:
                 graph.append(fused)
+                pairs.append((layer, fused, list(map(layer.__dict__.get, _SHARED,
+                                                     _MISSINGS))))
                 i += 2
             else:
                 graph.append(layer)
@@ -133,8 +157,29 @@ class Model:
             raise ValueError("the model needs SoftmaxCrossEntropy, or a last Softmax layer with "
                              "CategoricalCrossentropy")
         self._graph = graph
+        self._fused = pairs
         self._output_loss = output_loss
         self._trainable = [layer for layer in graph if hasattr(layer, "weights")]
+
+    def _sync_fused(self):
+        """Keep each fused DenseReLU and the Dense it was made from in step; called with the
+        step lock held, between two steps. What was set on the Dense since the last call
+        (new weights, a regularizer) goes to the fused layer; what the fused layer replaced
+        (a converted copy of an array, the optimizer's new state) goes to the Dense."""
+        for dense, fused, seen in self._fused:
+            on_dense = list(map(dense.__dict__.get, _SHARED, _MISSINGS))
+            on_fused = list(map(fused.__dict__.get, _SHARED, _MISSINGS))
+            if not all(map(operator.is_, on_dense, on_fused)):
+                for i, name in enumerate(_SHARED):
+                    if on_dense[i] is not on_fused[i]:
+                        source, target = ((on_dense[i], fused) if on_dense[i] is not seen[i]
+                                          else (on_fused[i], dense))
+                        if source is _MISSING:
+                            target.__dict__.pop(name, None)
+                        else:
+                            setattr(target, name, source)
+                on_dense = list(map(dense.__dict__.get, _SHARED, _MISSINGS))
+            seen[:] = on_dense
 
     # -- what finalize() made ------------------------------------------------------------
 
@@ -293,10 +338,16 @@ class Model:
         """Train; print ``epoch, acc, loss (data_loss, reg_loss), lr`` every ``print_every``
         epochs (0: silent). Returns the last epoch's figures as a dict."""
         with self._lock:
-            return self._train(X, y, epochs, batch_size, print_every, validation_data)
+            try:
+                return self._train(X, y, epochs, batch_size, print_every, validation_data)
+            finally:
+                with self._step_lock:
+                    self._sync_fused()  # the Dense layers see what training changed
 
     def _train(self, X, y, epochs, batch_size, print_every, validation_data):
         self._require_finalized()
+        with self._step_lock:
+            self._sync_fused()  # and the model sees what was set on them
         if self.optimizer is None:
             raise ValueError("set(optimizer=...) before train()")
         if int(epochs) != epochs or epochs < 0:
@@ -419,6 +470,8 @@ class Model:
     def evaluate(self, X, y, *, batch_size=None):
         """Mean data loss and accuracy on ``(X, y)``, no training."""
         self._require_finalized()
+        with self._step_lock:
+            self._sync_fused()
         batch_size = self._check_batch_size(batch_size)
         X = self._check_X(X)
         return self._evaluate(X, *self._check_y(y, X), batch_size)
@@ -426,6 +479,8 @@ class Model:
     def predict(self, X, *, batch_size=None):
         """Class probabilities for ``X`` (a new array)."""
         self._require_finalized()
+        with self._step_lock:
+            self._sync_fused()
         batch_size = self._check_batch_size(batch_size)
         X = self._check_X(X)
         softmax = Softmax()  # of this call: its output is no other call's
@@ -436,19 +491,22 @@ class Model:
     # -- parameters -----------------------------------------------------------------------
 
     def _parameter_layers(self):
-        # After finalize(), the layers that run (a fused DenseReLU may hold its own converted
-        # copy of the weights, e.g. when a Fortran-ordered array was assigned before).
+        # After finalize(), the layers that run (kept in step with the Dense layers they were
+        # made from by _sync_fused).
         layers = self._graph if self._graph is not None else self.layers
         return [layer for layer in layers if hasattr(layer, "weights")]
 
     def get_parameters(self):
         """[(weights, biases), ...] of the Dense layers, in order (copies)."""
         with self._step_lock:  # all of one moment, between two steps of a training
+            self._sync_fused()
             return [(layer.weights.copy(), layer.biases.copy())
                     for layer in self._parameter_layers()]
 
     def set_parameters(self, parameters):
         """Set every Dense layer's (weights, biases); all checked before any is set."""
+        with self._step_lock:
+            self._sync_fused()
         layers = self._parameter_layers()
         parameters = list(parameters)
         if len(parameters) != len(layers):

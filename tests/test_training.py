@@ -645,6 +645,45 @@ def test_graph_trainable_layers_and_output_loss_follow_finalize():
         model.graph = ()
 
 
+def test_a_dense_set_after_finalize_is_what_the_model_trains(spiral):
+    # The fused DenseReLU and the Dense it was made from are kept in step: new weights, a
+    # regularizer set on the Dense after finalize() count, as if set before it.
+    X, y = spiral
+    late = spiral_model(13)
+    dense1 = late.layers[0]
+    weights = np.random.default_rng(5).standard_normal((2, 64)) * 0.1
+    dense1.weights = weights.copy()
+    dense1.weight_regularizer_l2 = 5e-4
+    early = spiral_model(13, finalize=False)
+    early.layers[0].weights = weights.copy()
+    early.layers[0].weight_regularizer_l2 = 5e-4
+    early.finalize()
+    assert_array_equal(late.predict(X), early.predict(X))
+    assert late.train(X, y, epochs=20, print_every=0) == early.train(X, y, epochs=20,
+                                                                      print_every=0)
+    for (wa, ba), (wb, bb) in zip(late.get_parameters(), early.get_parameters()):
+        assert_array_equal(wa, wb)
+        assert_array_equal(ba, bb)
+    # and the Dense holds what was trained, with the optimizer's state
+    assert dense1.weights is late.graph[0].weights
+    assert dense1.weight_momentums is late.graph[0].weight_momentums
+
+
+def test_a_converted_copy_goes_back_to_the_dense(spiral):
+    # Fortran-ordered weights: the fused layer trains a C-ordered copy; after train() the
+    # Dense holds that copy, trained.
+    X, y = spiral
+    model = spiral_model(14, finalize=False)
+    dense1 = model.layers[0]
+    dense1.weights = np.asfortranarray(dense1.weights)
+    model.finalize()
+    before = dense1.weights.copy()
+    model.train(X, y, epochs=5, print_every=0)
+    assert dense1.weights is model.graph[0].weights and dense1.weights.flags.c_contiguous
+    assert not np.array_equal(dense1.weights, before)
+    assert_array_equal(model.get_parameters()[0][0], dense1.weights)
+
+
 def test_softmax_layer_with_categorical_crossentropy_is_fused(spiral):
     X, y = spiral
     fused = spiral_model(12, loss=fastbp.CategoricalCrossentropy(), softmax_layer=True)
