@@ -76,6 +76,19 @@ class _Missing:
 
 _MISSING = _Missing()
 _MISSINGS = (_MISSING,) * len(_SHARED)
+_NUMBERS = (int, float, np.integer, np.floating)
+
+
+def _same(a, b):
+    """The same object, or equal numbers of one type (a pickle makes floats new objects)."""
+    return a is b or (type(a) is type(b) and isinstance(a, _NUMBERS) and a == b)
+
+
+def _put(layer, name, value):
+    if value is _MISSING:
+        layer.__dict__.pop(name, None)
+    else:
+        setattr(layer, name, value)
 
 # Model.train runs at most this many compiled steps in one call: a KeyboardInterrupt is only
 # seen between two calls, and each call ends with a full step (all arrays set).
@@ -102,7 +115,8 @@ class Model:
         self.__dict__.update(state)
         self.__dict__.setdefault("_lock", CallLock())
         self.__dict__.setdefault("_step_lock", CallLock())
-        self.__dict__.setdefault("_fused", [])
+        if "_fused" not in state:  # pickled before the pairs were kept
+            self._fused = self._pairs(self.layers, self._graph or [])
 
     def add(self, layer):
         """Append a layer (Dense, ReLU, DenseReLU, Softmax, or any object with the book's
@@ -131,8 +145,9 @@ class Model:
             raise ValueError("the model has no layers: add some before finalize()")
         if self.loss is None:
             raise ValueError("set(loss=..., optimizer=...) before finalize()")
+        with self._step_lock:
+            self._sync_fused()  # what was set on the fused layers before, to the Dense layers
         graph = []
-        pairs = []
         layers = list(self.layers)
         i = 0
         while i < len(layers):
@@ -140,8 +155,6 @@ class Model:
             fused = DenseReLU.fused(layer, layers[i + 1]) if i + 1 < len(layers) else None
             if fused is not None:
                 graph.append(fused)
-                pairs.append((layer, fused, list(map(layer.__dict__.get, _SHARED,
-                                                     _MISSINGS))))
                 i += 2
             else:
                 graph.append(layer)
@@ -157,29 +170,56 @@ class Model:
             raise ValueError("the model needs SoftmaxCrossEntropy, or a last Softmax layer with "
                              "CategoricalCrossentropy")
         self._graph = graph
-        self._fused = pairs
+        self._fused = self._pairs(layers, graph)
         self._output_loss = output_loss
         self._trainable = [layer for layer in graph if hasattr(layer, "weights")]
 
-    def _sync_fused(self):
+    _training = False  # True while train() runs: other calls then only push (_sync_fused)
+
+    @staticmethod
+    def _pairs(layers, graph):
+        """(dense, fused, what was last seen) for each DenseReLU of ``graph`` that finalize
+        made from a Dense of ``layers``; a Dense fused more than once is left out (its fused
+        layers keep states of their own)."""
+        pairs, i = [], 0
+        for layer in graph:
+            if i < len(layers) and layer is not layers[i] and type(layer) is DenseReLU:
+                pairs.append((layers[i], layer))
+                i += 2
+            else:
+                i += 1
+        counts = {}
+        for dense, _ in pairs:
+            counts[id(dense)] = counts.get(id(dense), 0) + 1
+        return [(dense, fused, list(map(dense.__dict__.get, _SHARED, _MISSINGS)))
+                for dense, fused in pairs if counts[id(dense)] == 1]
+
+    def _sync_fused(self, pull=True):
         """Keep each fused DenseReLU and the Dense it was made from in step; called with the
-        step lock held, between two steps. What was set on the Dense since the last call
-        (new weights, a regularizer) goes to the fused layer; what the fused layer replaced
-        (a converted copy of an array, the optimizer's new state) goes to the Dense."""
+        step lock held, between two steps. What the fused layer replaced (a converted copy of
+        an array, the optimizer's new state) goes to the Dense; with ``pull``, what was set on
+        the Dense since the last call (new weights, a regularizer) goes to the fused layer.
+        A training pulls at its start and end only: in between, its compiled step holds the
+        fused layer's arrays and regularizers."""
         for dense, fused, seen in self._fused:
             on_dense = list(map(dense.__dict__.get, _SHARED, _MISSINGS))
             on_fused = list(map(fused.__dict__.get, _SHARED, _MISSINGS))
-            if not all(map(operator.is_, on_dense, on_fused)):
-                for i, name in enumerate(_SHARED):
-                    if on_dense[i] is not on_fused[i]:
-                        source, target = ((on_dense[i], fused) if on_dense[i] is not seen[i]
-                                          else (on_fused[i], dense))
-                        if source is _MISSING:
-                            target.__dict__.pop(name, None)
-                        else:
-                            setattr(target, name, source)
-                on_dense = list(map(dense.__dict__.get, _SHARED, _MISSINGS))
-            seen[:] = on_dense
+            if all(map(operator.is_, on_dense, on_fused)):
+                seen[:] = on_dense
+                continue
+            for i, name in enumerate(_SHARED):
+                d, f = on_dense[i], on_fused[i]
+                if _same(d, f):
+                    if d is not f:  # equal numbers as two objects (after a pickle)
+                        _put(fused, name, d)
+                    seen[i] = d
+                elif not _same(d, seen[i]):  # set on the Dense since the last call
+                    if pull:
+                        _put(fused, name, d)
+                        seen[i] = d
+                else:  # replaced on the fused layer
+                    _put(dense, name, f)
+                    seen[i] = f
 
     # -- what finalize() made ------------------------------------------------------------
 
@@ -338,10 +378,12 @@ class Model:
         """Train; print ``epoch, acc, loss (data_loss, reg_loss), lr`` every ``print_every``
         epochs (0: silent). Returns the last epoch's figures as a dict."""
         with self._lock:
+            self._training = True
             try:
                 return self._train(X, y, epochs, batch_size, print_every, validation_data)
             finally:
                 with self._step_lock:
+                    self._training = False
                     self._sync_fused()  # the Dense layers see what training changed
 
     def _train(self, X, y, epochs, batch_size, print_every, validation_data):
@@ -471,7 +513,7 @@ class Model:
         """Mean data loss and accuracy on ``(X, y)``, no training."""
         self._require_finalized()
         with self._step_lock:
-            self._sync_fused()
+            self._sync_fused(pull=not self._training)
         batch_size = self._check_batch_size(batch_size)
         X = self._check_X(X)
         return self._evaluate(X, *self._check_y(y, X), batch_size)
@@ -480,7 +522,7 @@ class Model:
         """Class probabilities for ``X`` (a new array)."""
         self._require_finalized()
         with self._step_lock:
-            self._sync_fused()
+            self._sync_fused(pull=not self._training)
         batch_size = self._check_batch_size(batch_size)
         X = self._check_X(X)
         softmax = Softmax()  # of this call: its output is no other call's
@@ -499,14 +541,14 @@ class Model:
     def get_parameters(self):
         """[(weights, biases), ...] of the Dense layers, in order (copies)."""
         with self._step_lock:  # all of one moment, between two steps of a training
-            self._sync_fused()
+            self._sync_fused(pull=not self._training)
             return [(layer.weights.copy(), layer.biases.copy())
                     for layer in self._parameter_layers()]
 
     def set_parameters(self, parameters):
         """Set every Dense layer's (weights, biases); all checked before any is set."""
         with self._step_lock:
-            self._sync_fused()
+            self._sync_fused(pull=not self._training)
         layers = self._parameter_layers()
         parameters = list(parameters)
         if len(parameters) != len(layers):

@@ -684,6 +684,62 @@ def test_a_converted_copy_goes_back_to_the_dense(spiral):
     assert_array_equal(model.get_parameters()[0][0], dense1.weights)
 
 
+def test_fused_pairs_after_pickle_refinalize_and_from_an_old_pickle(spiral):
+    import pickle
+    X, y = spiral
+    model = spiral_model(15)
+    model.train(X, y, epochs=3, print_every=0)
+    # Set on the fused layer after a pickle (its floats are new objects): kept, and the
+    # Dense gets it.
+    loaded = pickle.loads(pickle.dumps(model))
+    loaded.graph[0].weight_regularizer_l2 = 1e-3
+    loaded.predict(X[:2])
+    assert loaded.layers[0].weight_regularizer_l2 == loaded.graph[0].weight_regularizer_l2 == 1e-3
+    # finalize() again keeps what was set on the old fused layer.
+    loaded.graph[0].bias_regularizer_l2 = 2e-3
+    loaded.finalize()
+    assert loaded.graph[0].bias_regularizer_l2 == 2e-3
+    # A model pickled before the pairs were kept finds them again.
+    state = model.__getstate__() if hasattr(model, "__getstate__") else model.__dict__
+    state = {k: v for k, v in dict(state).items() if k != "_fused"}
+    old = fastbp.Model.__new__(fastbp.Model)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    old.layers[0].weights = np.zeros_like(old.layers[0].weights)
+    p = old.predict(X[:5])  # zero weights: every row gets the same hidden layer, biases only
+    assert_allclose(p, np.broadcast_to(p[0], p.shape), rtol=1e-15)
+    assert old.graph[0].weights is old.layers[0].weights
+
+
+def test_a_dense_used_twice_keeps_two_optimizer_states(spiral):
+    X, y = spiral
+    rng = np.random.default_rng(16)
+    shared = fastbp.Dense(8, 8, rng=rng)
+    model = fastbp.Model()
+    for layer in (fastbp.Dense(2, 8, rng=rng), fastbp.ReLU(), shared, fastbp.ReLU(), shared,
+                  fastbp.ReLU(), fastbp.Dense(8, 3, rng=rng)):
+        model.add(layer)
+    model.set(loss=fastbp.SoftmaxCrossEntropy(), optimizer=fastbp.Adam(0.01))
+    model.finalize()
+    model.train(X, y, epochs=3, print_every=0)
+    assert model.graph[1].weight_momentums is not model.graph[2].weight_momentums
+
+
+def test_a_regularizer_set_on_the_dense_during_training_counts_from_the_next_call(spiral):
+    X, y = spiral
+    model = spiral_model(17)
+
+    def hook():  # as a print hook might, mid-training
+        model.layers[0].weight_regularizer_l2 = 0.5
+        model.predict(X[:2])
+
+    model.optimizer.post_update_params = (lambda post=model.optimizer.post_update_params:
+                                          (post(), hook()))
+    first = model.train(X, y, epochs=3, print_every=0)
+    assert first["reg_loss"] == 0.0  # this call trained without it
+    assert model.graph[0].weight_regularizer_l2 == 0.5  # the next one with it
+    assert model.train(X, y, epochs=1, print_every=0)["reg_loss"] > 0
+
+
 def test_softmax_layer_with_categorical_crossentropy_is_fused(spiral):
     X, y = spiral
     fused = spiral_model(12, loss=fastbp.CategoricalCrossentropy(), softmax_layer=True)
