@@ -22,7 +22,8 @@ BUILDS = {
 PREFERENCE = ("avx2", "baseline")  # the first that is installed and runs here wins
 
 
-def _load(name):
+def build(name):
+    """The kernel module of the build ``name`` (of BUILDS), or None if it is not installed."""
     try:
         return importlib.import_module(BUILDS[name][0])
     except ImportError:
@@ -39,7 +40,7 @@ def select(wanted=None, features=None):
     if wanted and wanted not in BUILDS:
         raise ImportError(f"FASTBP_KERNELS must be one of {', '.join(BUILDS)}, got {wanted!r}")
     for name in ((wanted,) if wanted else PREFERENCE):
-        module = _load(name)
+        module = build(name)
         level = BUILDS[name][1]
         runs = level is None or features.get(level, False)
         if module is not None and runs:
@@ -56,11 +57,6 @@ def select(wanted=None, features=None):
 
 CPU_FEATURES = _cpu.features()
 KERNEL_VARIANT, kernels_module, REASON = select(features=CPU_FEATURES)
-
-
-def build(name):
-    """The kernel module of the build ``name`` (of BUILDS), or None if it is not installed."""
-    return _load(name)
 
 
 class NetworkStepSwitch:

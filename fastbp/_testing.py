@@ -37,10 +37,6 @@ __all__ = ["PATHS", "active_paths", "builds", "built_paths", "kernel_paths", "ke
 PATHS = ("thin_inputs", "thin_outputs", "thin_backward")
 
 
-def _builds():
-    return [m for m in map(_dispatch.build, _dispatch.BUILDS) if m is not None]
-
-
 def builds(runnable=True):
     """The kernel builds installed, ``{name: module}``; with ``runnable``, only those this
     CPU runs. The baseline build is always there."""
@@ -99,17 +95,17 @@ def kernel_paths(*paths):
             raise ValueError(f"unknown kernel path(s) {unknown}: choose from {PATHS}, "
                              "or 'generic' or 'default' alone")
         names = paths
-    builds = _builds()
+    installed = list(builds(runnable=False).values())
     olds = []
     try:
-        for build in builds:
+        for build in installed:
             mask = 0
             for name in names:
                 mask |= build.PATH_BITS[name]
             olds.append(build._set_paths(mask))
         yield
     finally:
-        for build, old in zip(builds, olds):
+        for build, old in zip(installed, olds):
             build._set_paths(old)
 
 

@@ -18,6 +18,7 @@ of the current training step (or compiled run of steps), compute from the parame
 are then, in arrays of their own, and leave the training's buffers alone.
 """
 
+import collections
 import operator
 
 import numpy as np
@@ -188,9 +189,7 @@ class Model:
                 i += 2
             else:
                 i += 1
-        counts = {}
-        for dense, _ in pairs:
-            counts[id(dense)] = counts.get(id(dense), 0) + 1
+        counts = collections.Counter(id(dense) for dense, _ in pairs)
         return [(dense, fused, list(map(dense.__dict__.get, _SHARED, _MISSINGS)))
                 for dense, fused in pairs if counts[id(dense)] == 1]
 
